@@ -1,0 +1,1 @@
+"""Isotropic power spectra, VRMSE/NRMSE and binned spectral errors (arrives with issue 4)."""

@@ -1,0 +1,54 @@
+"""Tell which format a path holds, from its first bytes and its layout."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from physviz.errors import FieldFileNotFoundError, NotHDF5Error, UnknownLayoutError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+NETCDF3_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+SPLITS = ("train", "valid", "test")
+
+
+def has_hdf5_signature(path: str | os.PathLike[str]) -> bool:
+    """True when the file starts with the HDF5 superblock (also after a user block)."""
+    with open(path, "rb") as fh:
+        for offset in (0, 512, 1024, 2048, 4096):
+            fh.seek(offset)
+            if fh.read(8) == HDF5_SIGNATURE:
+                return True
+    return False
+
+
+def is_zarr_store(path: Path) -> bool:
+    """True for a Zarr v2 or v3 store directory."""
+    return path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json", ".zmetadata"))
+
+
+def kind_of(path: str | os.PathLike[str]) -> str:
+    """One of 'hdf5', 'netcdf3', 'zarr', 'well_dataset', 'directory' for an existing path."""
+    p = Path(path)
+    if not p.exists():
+        raise FieldFileNotFoundError(f"{p}: no such file or directory.")
+    if p.is_dir():
+        if is_zarr_store(p):
+            return "zarr"
+        if (p / "data").is_dir() and any((p / "data" / s).is_dir() for s in SPLITS):
+            return "well_dataset"
+        if any(c.suffix in (".hdf5", ".h5") for c in p.iterdir()):
+            return "directory"
+        raise UnknownLayoutError(
+            f"{p}: this directory holds no .hdf5/.h5 files, no data/{{train,valid,test}} split and is not a Zarr store."
+        )
+    if p.stat().st_size == 0:
+        raise NotHDF5Error(f"{p}: the file is empty; expected HDF5, NetCDF or Zarr.")
+    if has_hdf5_signature(p):
+        return "hdf5"
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+    if head[:4] in NETCDF3_SIGNATURES:
+        return "netcdf3"
+    raise NotHDF5Error(
+        f"{p}: not an HDF5 file (it starts with {head!r}, not the HDF5 signature), nor NetCDF or Zarr."
+    )

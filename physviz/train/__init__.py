@@ -1,0 +1,1 @@
+"""Windowed datasets, balanced sampling and the DDP/FSDP2 training loop (arrives with issue 5)."""

@@ -1,0 +1,1 @@
+"""Panel/HoloViews/ipywidgets views over the layers below (arrives with issue 8)."""
