@@ -121,7 +121,7 @@ def _read_seed_groups(path: str, manager: Any, f: h5py.File, opts: dict[str, Any
     for c, name in enumerate(names):
         parts: list[FieldArray] = []
         for s in seeds:
-            template = [1, *range(2, 2 + ndim), (c,)]
+            template = [*range(1 + ndim), (c,)]
             label = f"{path}: field {name!r} (group {s})"
             parts.append(_Leading(H5Slab(manager, f"{s}/data", shape[:-1], first.dtype, template, label, check)))
         variables[name] = LazyVariable(dims, StackedArray(parts, f"{path}: field {name!r}"))
