@@ -1,0 +1,73 @@
+"""`python -m benchmarks [--quick] [--only NAME]`: run benchmarks, write BENCHMARKS.md and a JSON file."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import Result, machine_info
+
+BENCHMARKS = {"import": "benchmarks.bench_import", "fields": "benchmarks.bench_fields"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def render(results: list[Result], info: dict, quick: bool) -> str:
+    """BENCHMARKS.md: one table per area, ratios ours/peer (below 1 means we are faster)."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "Each row times ours and a peer in the same run on the same input; medians over repeats, "
+        "spread as [min, max]. **ratio = ours / peer**: below 1 we are faster. Regenerate with "
+        f"`.venv/bin/python -m benchmarks{' --quick' if quick else ''}`.",
+        "",
+        f"Machine: {info.get('cpu', '?')}, {info.get('cpu_count')} cores, Python {info.get('python')}, "
+        f"numpy {info.get('numpy')}, xarray {info.get('xarray')}, h5py {info.get('h5py')}, torch {info.get('torch')}"
+        f"{', GPU ' + info['gpu'] if info.get('gpu') else ', no GPU'}. Mode: {'quick' if quick else 'full'}.",
+        "",
+    ]
+    areas: dict[str, list[Result]] = {}
+    for r in results:
+        areas.setdefault(r.area, []).append(r)
+    for area, rows in areas.items():
+        lines += [f"## {area}", "", "| benchmark | ours | peer | peer time | ratio | note |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| {r.name} | {_fmt(r.ours.median)} [{_fmt(r.ours.low)}, {_fmt(r.ours.high)}] | {r.peer_name} | "
+                f"{_fmt(r.peer.median)} [{_fmt(r.peer.low)}, {_fmt(r.peer.high)}] | {r.ratio:.2f} | {r.note} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks and write the reports."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (CI runs this)")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run only this benchmark (repeatable)")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="markdown report path")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json", help="JSON report path")
+    args = parser.parse_args(argv)
+    results: list[Result] = []
+    for name in args.only or list(BENCHMARKS):
+        t0 = time.perf_counter()
+        print(f"[bench] {name} ...", flush=True)
+        results += importlib.import_module(BENCHMARKS[name]).run(args.quick)
+        print(f"[bench] {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+    info = machine_info()
+    for r in results:
+        print(f"  {r.area:10s} {r.name:45s} ours {_fmt(r.ours.median):>10s}  {r.peer_name:18s} {_fmt(r.peer.median):>10s}  ratio {r.ratio:.2f}")
+    args.out.write_text(render(results, info, args.quick))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "results": [r.as_dict() for r in results]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The benchmark suite runs end to end (its numbers are not asserted, only that every benchmark ran)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmarks_run_and_report(tmp_path):
+    out, js = tmp_path / "B.md", tmp_path / "b.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--json", str(js)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(js.read_text())
+    names = {r["name"] for r in report["results"]}
+    assert {"import physviz", "read one 256x256 frame (open_fields, lazy)"} <= names
+    assert all(r["ours"]["median"] > 0 and r["peer"]["median"] > 0 for r in report["results"])
+    assert report["machine"]["cpu_count"] >= 1
+    text = out.read_text()
+    assert "## start-up" in text and "## data" in text and "ratio" in text
