@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from jupyter_client import BlockingKernelClient
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "examples/quickstart.ipynb"
@@ -177,24 +178,34 @@ def test_lab_script_serves_quickstart_with_token(tmp_path: Path) -> None:
                      for key in ("fetchNews", "checkForUpdates")}
         assert effective == {"fetchNews": "false", "checkForUpdates": False}, effective
 
-        # A physviz kernel starts, in the environment's own python.
+        # A physviz kernel starts, in the environment's own python, and runs code.
         status, body, _ = _request(f"{base}/api/kernels?token={token}", "POST",
                                    {"name": "physviz"}, timeout=60)
         assert status == 201, body[:500]
         kernel_id = json.loads(body)["id"]
-        deadline = time.monotonic() + 60
-        while True:
-            status, body = _get(f"{base}/api/kernels/{kernel_id}?token={token}")
-            assert status == 200, body[:500]
-            if json.loads(body)["execution_state"] == "idle":
-                break
-            assert time.monotonic() < deadline, f"kernel not idle after 60 s: {body[:500]!r}"
-            time.sleep(0.5)
-        kernels = _processes_mentioning(f"kernel-{kernel_id}")
-        assert len(kernels) == 1, kernels
-        (kernel_pid,) = kernels
-        venv_python = (REPO / ".venv" / "bin" / "python").resolve()
-        assert Path(f"/proc/{kernel_pid}/exe").resolve() == venv_python.resolve(), kernels
+        connection_file = tmp_path / "jupyter_runtime_dir" / f"kernel-{kernel_id}.json"
+        deadline = time.monotonic() + 30
+        while not connection_file.exists():
+            assert time.monotonic() < deadline, f"no {connection_file.name}:\n{_tail(log)}"
+            time.sleep(0.2)
+        client = BlockingKernelClient(connection_file=str(connection_file))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            printed: list[str] = []
+
+            def on_output(msg: dict) -> None:
+                if msg["msg_type"] == "stream":
+                    printed.append(msg["content"]["text"])
+
+            reply = client.execute_interactive(
+                "import sys; print(sys.prefix)", output_hook=on_output, timeout=60)
+        finally:
+            client.stop_channels()
+        assert reply["content"]["status"] == "ok", reply["content"]
+        prefix = "".join(printed).strip()
+        assert os.path.realpath(prefix) == os.path.realpath(REPO / ".venv"), printed
         # The kernel stays running: stopping the server must stop it too.
     finally:
         _stop_group(proc)
