@@ -43,3 +43,11 @@ class SchemaError(PhysvizError, ValueError):
 
 class OptionError(PhysvizError, ValueError):
     """An option passed to a physviz function has a value it cannot take."""
+
+
+class ParameterError(PhysvizError, ValueError):
+    """A simulation or model parameter is out of its valid range."""
+
+
+class SimulationError(PhysvizError, RuntimeError):
+    """A simulation went unstable (NaN/inf) or could not advance."""

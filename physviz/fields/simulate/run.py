@@ -1,0 +1,157 @@
+"""Run a built-in simulator: batches of seeded trajectories into an xarray Dataset, or Well splits."""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physviz.errors import ParameterError
+
+# system name -> "module:Solver class"
+SYSTEMS: dict[str, str] = {
+    "navier_stokes": "physviz.fields.simulate.navier_stokes:NavierStokes2D",
+    "shallow_water": "physviz.fields.simulate.shallow_water:ShallowWater2D",
+    "fitzhugh_nagumo": "physviz.fields.simulate.reaction_diffusion:FitzHughNagumo2D",
+    "gray_scott": "physviz.fields.simulate.reaction_diffusion:GrayScott2D",
+    "gray_scott_3d": "physviz.fields.simulate.reaction_diffusion:GrayScott3D",
+    "euler": "physviz.fields.simulate.euler:CompressibleFlow2D",
+}
+
+
+def solver_class(system: str) -> Any:
+    """The Solver class of a system name."""
+    if system not in SYSTEMS:
+        raise ParameterError(f"Unknown system {system!r}; built-in systems: {', '.join(sorted(SYSTEMS))}.")
+    module, cls = SYSTEMS[system].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_solver(system: str, **params: Any) -> Any:
+    """A configured solver of a system (parameters validated)."""
+    cls = solver_class(system)
+    return cls(cls.config_cls.from_params(**{k: v for k, v in params.items() if v is not None}))
+
+
+def _trajectory_generator(seed: int, index: int) -> Any:
+    import torch
+
+    gen = torch.Generator()
+    gen.manual_seed(int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] & 0x7FFF_FFFF_FFFF_FFFF))
+    return gen
+
+
+def simulate(
+    system: str,
+    trajectories: int = 4,
+    *,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    **params: Any,
+) -> Any:
+    """Simulate `trajectories` seeded runs of a built-in system as an xarray Dataset.
+
+    params go to the system's config (resolution, steps, dt_save, cfl, dt, dtype,
+    device, and the system's own, e.g. viscosity or regime). Trajectory i depends
+    only on (seed, i), not on batch size or device. With `out`, also write Well
+    train/valid/test splits and stats.yaml there.
+    """
+    import torch
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    if trajectories < 1:
+        raise ParameterError(f"trajectories={trajectories} must be at least 1.")
+    solver = make_solver(system, **params)
+    batch = batch_size or trajectories
+    if batch < 1:
+        raise ParameterError(f"batch_size={batch_size} must be at least 1.")
+    cfg = solver.config
+    fields: dict[str, list[np.ndarray]] = {}
+    random_params: dict[str, list[float]] = {}
+    total_steps = 0
+    bar = tqdm(total=trajectories * cfg.steps, desc=f"simulate {solver.dataset_name()}", unit="frame", disable=not progress)
+    with bar:
+        for start in range(0, trajectories, batch):
+            idx = range(start, min(start + batch, trajectories))
+            states, plist = [], []
+            for i in idx:
+                s, p = solver.initial_condition(_trajectory_generator(seed, i))
+                states.append(s)
+                plist.append(p)
+            state = torch.stack(states).to(device=solver.device, dtype=solver.dtype)
+            batch_params = {k: torch.tensor([p[k] for p in plist], dtype=solver.dtype, device=solver.device) for k in plist[0]}
+            solver.begin_batch(batch_params)
+            from physviz.fields.simulate.base import integrate
+
+            outputs, times, n = integrate(solver, state, bar)
+            total_steps += n
+            for k, v in outputs.items():
+                fields.setdefault(k, []).append(v)
+            for k in plist[0]:
+                random_params.setdefault(k, []).extend(float(p[k]) for p in plist)
+    coords = solver.coords()
+    spatial = tuple(coords)
+    dims = ("trajectory", "time", *spatial)
+    data_vars: dict[str, Any] = {k: (dims, np.concatenate(v)) for k, v in fields.items()}
+    for k, v in random_params.items():
+        data_vars[k] = (("trajectory",), np.asarray(v))
+    ds = xr.Dataset(
+        data_vars,
+        coords={"time": times, **{k: v for k, v in coords.items()}},
+        attrs={
+            "dataset_name": solver.dataset_name(),
+            "boundary_conditions": solver.boundary_conditions(),
+            "simulation_parameters": {**solver.parameters(), "seed": int(seed), "dt_save": float(solver.dt_save)},
+            "source": {"format": "physviz.simulate", "path": "", "system": system, "solver_steps": int(total_steps)},
+        },
+    )
+    if out is not None:
+        write_splits(ds, out, splits)
+    return ds
+
+
+def split_counts(n: int, splits: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Trajectories per split, each non-empty split getting at least one when possible."""
+    if len(splits) != 3 or any(s < 0 for s in splits) or sum(splits) <= 0:
+        raise ParameterError(f"splits={splits} must be three non-negative fractions (train, valid, test).")
+    fr = np.asarray(splits, dtype=float) / sum(splits)
+    counts = np.floor(fr * n).astype(int)
+    for i in np.argsort(-(fr * n - counts)):
+        if counts.sum() >= n:
+            break
+        counts[i] += 1
+    for i in (1, 2):  # valid/test get one trajectory when asked for and train keeps one
+        if fr[i] > 0 and counts[i] == 0 and counts[0] > 1:
+            counts[i] += 1
+            counts[0] -= 1
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+def write_splits(ds: Any, out: str | os.PathLike[str], splits: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> Path:
+    """Write a simulated Dataset as Well train/valid/test files plus stats.yaml (from train)."""
+    from physviz.fields.stats import write_stats
+    from physviz.fields.well_writer import to_well
+
+    out = Path(out)
+    name = ds.attrs["dataset_name"]
+    n = ds.sizes["trajectory"]
+    counts = split_counts(n, splits)
+    start = 0
+    train_file = None
+    for split, count in zip(("train", "valid", "test"), counts):
+        if count == 0:
+            continue
+        part = ds.isel(trajectory=slice(start, start + count))
+        path = to_well(part, out / "data" / split / f"{name}.hdf5", stats=False, dtype=None)
+        if split == "train":
+            train_file = path
+        start += count
+    if train_file is not None:
+        write_stats([train_file], out / "stats.yaml")
+    return out
