@@ -139,3 +139,20 @@ def test_flat_incompressible_ns_layout(tmp_path):
     np.testing.assert_array_equal(ds.particles.values, part[..., 0])
     assert ds.force_y.dims == ("trajectory", "x", "y")
     np.testing.assert_array_equal(ds.force_y.values, force[..., 1])
+
+
+def test_flat_cfd_3d(tmp_path):
+    rng = np.random.default_rng(4)
+    shape = (2, 3, 8, 6, 4)
+    arrays = {k: rng.normal(size=shape).astype(np.float32) for k in ("density", "pressure", "Vx", "Vy", "Vz")}
+    path = tmp_path / "3D_CFD_Rand_M1.0_Eta1e-08_Zeta1e-08_periodic_Train.hdf5"
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            f.create_dataset(k, data=v)
+        for axis, n in zip("xyz", shape[2:]):
+            f.create_dataset(f"{axis}-coordinate", data=np.linspace(0, 1, n, dtype=np.float32))
+        f.create_dataset("t-coordinate", data=np.arange(4, dtype=np.float32))
+    ds = physviz.open_fields(path)
+    assert ds.velocity_z.dims == ("trajectory", "time", "x", "y", "z")
+    np.testing.assert_array_equal(ds.velocity_z.values, arrays["Vz"])
+    assert ds.attrs["boundary_conditions"] == {"x": "periodic", "y": "periodic", "z": "periodic"}
