@@ -8,14 +8,22 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import Result, machine_info
+from benchmarks.common import Result, Timing, machine_info
 
-BENCHMARKS = {"import": "benchmarks.bench_import", "fields": "benchmarks.bench_fields"}
+BENCHMARKS = {
+    "import": "benchmarks.bench_import",
+    "fields": "benchmarks.bench_fields",
+    "simulate": "benchmarks.bench_simulate",
+}
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _cell(t: "Timing | None") -> str:
+    return f"{_fmt(t.median)} [{_fmt(t.low)}, {_fmt(t.high)}]" if t else "-"
 
 
 def render(results: list[Result], info: dict, quick: bool) -> str:
@@ -38,10 +46,8 @@ def render(results: list[Result], info: dict, quick: bool) -> str:
     for area, rows in areas.items():
         lines += [f"## {area}", "", "| benchmark | ours | peer | peer time | ratio | note |", "|---|---|---|---|---|---|"]
         for r in rows:
-            lines.append(
-                f"| {r.name} | {_fmt(r.ours.median)} [{_fmt(r.ours.low)}, {_fmt(r.ours.high)}] | {r.peer_name} | "
-                f"{_fmt(r.peer.median)} [{_fmt(r.peer.low)}, {_fmt(r.peer.high)}] | {r.ratio:.2f} | {r.note} |"
-            )
+            ratio = f"{r.ratio:.2f}" if r.peer else "-"
+            lines.append(f"| {r.name} | {_cell(r.ours)} | {r.peer_name} | {_cell(r.peer)} | {ratio} | {r.note} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -62,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
     info = machine_info()
     for r in results:
-        print(f"  {r.area:10s} {r.name:45s} ours {_fmt(r.ours.median):>10s}  {r.peer_name:18s} {_fmt(r.peer.median):>10s}  ratio {r.ratio:.2f}")
+        peer = _fmt(r.peer.median) if r.peer else "-"
+        print(f"  {r.area:10s} {r.name:45s} ours {_fmt(r.ours.median):>10s}  {r.peer_name:18s} {peer:>10s}  ratio {r.ratio:.2f}")
     args.out.write_text(render(results, info, args.quick))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "results": [r.as_dict() for r in results]}, indent=2))

@@ -33,7 +33,7 @@ class Result:
     area: str
     name: str
     ours: Timing
-    peer: Timing
+    peer: Timing | None
     peer_name: str
     unit: str = "s"
     note: str = ""
@@ -41,7 +41,7 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        return self.ours.median / self.peer.median
+        return self.ours.median / self.peer.median if self.peer else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

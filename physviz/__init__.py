@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "open_fields": ("physviz.fields", "open_fields"),
     "to_well": ("physviz.fields", "to_well"),
+    "simulate": ("physviz.fields.simulate.run", "simulate"),
     "fields": ("physviz.fields", None),
     "errors": ("physviz.errors", None),
 }

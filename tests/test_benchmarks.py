@@ -19,7 +19,13 @@ def test_quick_benchmarks_run_and_report(tmp_path):
     report = json.loads(js.read_text())
     names = {r["name"] for r in report["results"]}
     assert {"import physviz", "read one 256x256 frame (open_fields, lazy)"} <= names
-    assert all(r["ours"]["median"] > 0 and r["peer"]["median"] > 0 for r in report["results"])
+    from physviz.fields.simulate.run import SYSTEMS
+
+    for system in SYSTEMS:  # steps per second of every simulator
+        assert any(n.startswith(system + " ") for n in names), system
+    assert any(n.startswith("corpus:") for n in names)
+    assert all(r["ours"]["median"] > 0 for r in report["results"])
+    assert all(r["peer"]["median"] > 0 for r in report["results"] if r["peer"] is not None)
     assert report["machine"]["cpu_count"] >= 1
     text = out.read_text()
-    assert "## start-up" in text and "## data" in text and "ratio" in text
+    assert "## start-up" in text and "## data" in text and "## simulate" in text and "ratio" in text

@@ -11,7 +11,7 @@ from physviz.errors import PhysvizError
 
 def build_parser() -> argparse.ArgumentParser:
     """The `physviz` parser with one subparser per subcommand."""
-    from physviz.cli import info
+    from physviz.cli import info, simulate
 
     parser = argparse.ArgumentParser(
         prog="physviz",
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"physviz {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(sub)
+    simulate.add_parser(sub)
     return parser
 
 

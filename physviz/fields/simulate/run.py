@@ -57,8 +57,10 @@ def simulate(
     """Simulate `trajectories` seeded runs of a built-in system as an xarray Dataset.
 
     params go to the system's config (resolution, steps, dt_save, cfl, dt, dtype,
-    device, and the system's own, e.g. viscosity or regime). Trajectory i depends
-    only on (seed, i), not on batch size or device. With `out`, also write Well
+    device, and the system's own, e.g. viscosity or regime). The initial condition
+    and random parameters of trajectory i depend only on (seed, i); where a solver's
+    CFL step depends on the state, a batch shares its smallest step, so batch size
+    changes results by time-stepping error only. With `out`, also write Well
     train/valid/test splits and stats.yaml there.
     """
     import torch
