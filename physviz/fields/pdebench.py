@@ -77,6 +77,15 @@ def _params_from_attrs(f: h5py.File) -> dict[str, Any]:
     return {k: as_python(v) for k, v in f.attrs.items() if np.asarray(v).dtype.kind in "fiub"}
 
 
+def _attrs(path: str, f: h5py.File, ndim: int, opts: dict[str, Any]) -> dict[str, Any]:
+    """Dataset attrs of a PDEBench file: name from the file, guessed BCs, numeric root attrs."""
+    return {
+        "dataset_name": Path(path).stem,
+        "boundary_conditions": _default_bcs(path, ndim, opts.get("boundary_conditions")),
+        "simulation_parameters": _params_from_attrs(f),
+    }
+
+
 def _time_coord(path: str, values: np.ndarray, n_time: int) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim == 2:
@@ -125,12 +134,7 @@ def _read_seed_groups(path: str, manager: Any, f: h5py.File, opts: dict[str, Any
             label = f"{path}: field {name!r} (group {s})"
             parts.append(_Leading(H5Slab(manager, f"{s}/data", shape[:-1], first.dtype, template, label, check)))
         variables[name] = LazyVariable(dims, StackedArray(parts, f"{path}: field {name!r}"))
-    attrs = {
-        "dataset_name": Path(path).stem,
-        "boundary_conditions": _default_bcs(path, ndim, opts.get("boundary_conditions")),
-        "simulation_parameters": _params_from_attrs(f),
-    }
-    return FileContent(variables, coords, attrs)
+    return FileContent(variables, coords, _attrs(path, f, ndim, opts))
 
 
 class _Leading(FieldArray):
@@ -149,7 +153,7 @@ class _Leading(FieldArray):
 
 
 def _flat_fields(
-    path: str, manager: Any, f: h5py.File, mapping: dict[str, str], check: bool, spatial_from: int, ndim: int, dims: tuple[str, ...]
+    path: str, manager: Any, f: h5py.File, mapping: dict[str, str], check: bool, dims: tuple[str, ...]
 ) -> dict[str, LazyVariable]:
     """Flat datasets [N, T, X, ...] (optionally with trailing components) as variables."""
     variables: dict[str, LazyVariable] = {}
@@ -206,14 +210,9 @@ def _read_cfd(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check
     if ndim < 1 or ndim > 3:
         raise InconsistentShapeError(f"{path}: density has shape {shape}; expected (samples, time, x[, y[, z]]).")
     dims = ("trajectory", "time", *SPATIAL_DIMS[:ndim])
-    variables = _flat_fields(path, manager, f, CFD_FIELDS, check, 2, ndim, dims)
+    variables = _flat_fields(path, manager, f, CFD_FIELDS, check, dims)
     coords = _flat_coords(path, f, shape, ndim)
-    attrs = {
-        "dataset_name": Path(path).stem,
-        "boundary_conditions": _default_bcs(path, ndim, opts.get("boundary_conditions")),
-        "simulation_parameters": _params_from_attrs(f),
-    }
-    return FileContent(variables, coords, attrs)
+    return FileContent(variables, coords, _attrs(path, f, ndim, opts))
 
 
 def _read_ns_incom(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
@@ -221,7 +220,7 @@ def _read_ns_incom(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], 
     if len(shape) != 5:
         raise InconsistentShapeError(f"{path}: velocity has shape {shape}; expected (samples, time, x, y, 2).")
     dims = ("trajectory", "time", "x", "y")
-    variables = _flat_fields(path, manager, f, {"velocity": "velocity[]", "particles": "particles[]"}, check, 2, 2, dims)
+    variables = _flat_fields(path, manager, f, {"velocity": "velocity[]", "particles": "particles[]"}, check, dims)
     if "force" in f:
         fshape = f["force"].shape
         for c in range(fshape[-1]):
@@ -230,12 +229,7 @@ def _read_ns_incom(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], 
                 ("trajectory", "x", "y"), H5Slab(manager, "force", fshape[:-1], f["force"].dtype, [0, 1, 2, (c,)], f"{path}: field {name!r}", check)
             )
     coords = _flat_coords(path, f, shape[:-1], 2)
-    attrs = {
-        "dataset_name": Path(path).stem,
-        "boundary_conditions": _default_bcs(path, 2, opts.get("boundary_conditions")),
-        "simulation_parameters": _params_from_attrs(f),
-    }
-    return FileContent(variables, coords, attrs)
+    return FileContent(variables, coords, _attrs(path, f, 2, opts))
 
 
 def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
@@ -248,7 +242,7 @@ def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], ch
         raise UnknownFieldError(f"{path}: the `tensor` layout holds one field, but field_names has {len(names)}.")
     check_field_name(names[0])
     dims = ("trajectory", "time", *SPATIAL_DIMS[:ndim])
-    variables = _flat_fields(path, manager, f, {"tensor": names[0]}, check, 2, ndim, dims)
+    variables = _flat_fields(path, manager, f, {"tensor": names[0]}, check, dims)
     if "nu" in f:  # Darcy flow: a coefficient field per sample, constant in time
         nshape = f["nu"].shape
         if tuple(nshape) != (shape[0], *shape[2:]):
@@ -257,12 +251,7 @@ def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], ch
             ("trajectory", *SPATIAL_DIMS[:ndim]), H5Slab(manager, "nu", nshape, f["nu"].dtype, list(range(len(nshape))), f"{path}: field 'nu'", check)
         )
     coords = _flat_coords(path, f, shape, ndim)
-    attrs = {
-        "dataset_name": Path(path).stem,
-        "boundary_conditions": _default_bcs(path, ndim, opts.get("boundary_conditions")),
-        "simulation_parameters": _params_from_attrs(f),
-    }
-    return FileContent(variables, coords, attrs)
+    return FileContent(variables, coords, _attrs(path, f, ndim, opts))
 
 
 READERS = {"seed_groups": _read_seed_groups, "cfd": _read_cfd, "ns_incom": _read_ns_incom, "tensor": _read_tensor}
