@@ -1,1 +1,40 @@
-"""Isotropic power spectra, VRMSE/NRMSE and binned spectral errors (arrives with issue 4)."""
+"""Analysis of fields as xarray: isotropic and per-axis power spectra, The Well's error metrics.
+
+Everything here works on numpy and xarray; torch is never imported. Submodules load on
+first use, so `import physviz.analysis` itself is light.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "power_spectrum": "physviz.analysis.spectra",
+    "metrics": "physviz.analysis.error_metrics",
+    "METRIC_NAMES": "physviz.analysis.error_metrics",
+    "mse": "physviz.analysis.error_metrics",
+    "nmse": "physviz.analysis.error_metrics",
+    "rmse": "physviz.analysis.error_metrics",
+    "nrmse": "physviz.analysis.error_metrics",
+    "vmse": "physviz.analysis.error_metrics",
+    "vrmse": "physviz.analysis.error_metrics",
+    "mpp_nrmse": "physviz.analysis.error_metrics",
+    "binned_spectral_mse": "physviz.analysis.error_metrics",
+    "binned_spectral_nmse": "physviz.analysis.error_metrics",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use, so `import physviz.analysis` does not pull in xarray."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'physviz.analysis' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
