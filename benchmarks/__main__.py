@@ -14,12 +14,19 @@ BENCHMARKS = {
     "import": "benchmarks.bench_import",
     "fields": "benchmarks.bench_fields",
     "simulate": "benchmarks.bench_simulate",
+    "analysis": "benchmarks.bench_analysis",
+    "model": "benchmarks.bench_model",
 }
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = {
     "start-up": "`import physviz` loads no xarray, h5py or torch; the first `open_fields` pays for xarray and h5py once.",
     "data": "The peer reads the same frame with h5py directly. Our extra ~0.3 ms is xarray's lazy-indexing machinery "
     "(indexer decomposition, the file manager and the NaN/inf check); it is far under the 30 ms frame budget of the views.",
+    "analysis": "Ours is numpy on one core; the peer is the_well's torch code on torch's threads, on the same input. "
+    "The spectra use different bin counts (cost does not depend on them).",
+    "model": "Ours runs MPP's architecture with time attention over 16 frames (1024 tokens per step); the_well's AViT folds "
+    "the 16 frames into channels (64 tokens per step), so the rows compare time per token. FLOPs are counted (matmuls, "
+    "convolutions and attention); the matmul peak is measured in the same run.",
     "simulate": "Steps per second of one batched solver step (4 trajectories), float32; the peer is the same solver in "
     "float64. The corpus row generates every dataset of BUNDLED_CORPUS with 3 trajectories and extrapolates linearly; "
     "a full `generate_corpus` run (408 trajectories) measured 121 s wall, 722 MB on disk and 0.76 GB peak memory "

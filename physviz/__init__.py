@@ -10,7 +10,11 @@ _LAZY = {
     "open_fields": ("physviz.fields", "open_fields"),
     "to_well": ("physviz.fields", "to_well"),
     "simulate": ("physviz.fields.simulate.run", "simulate"),
+    "rollout": ("physviz.model.autoregressive", "rollout"),
+    "iter_rollout": ("physviz.model.autoregressive", "iter_rollout"),
+    "load_model": ("physviz.model.checkpoint", "load_model"),
     "fields": ("physviz.fields", None),
+    "analysis": ("physviz.analysis", None),
     "errors": ("physviz.errors", None),
 }
 

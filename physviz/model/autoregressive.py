@@ -1,0 +1,233 @@
+"""Autoregressive rollouts: fields in the physviz schema in, predictions in the same schema out."""
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from physviz.errors import NonFiniteFieldError, ParameterError, SchemaError, UnknownFieldError
+
+SPATIAL = ("x", "y", "z")
+
+
+@dataclass
+class RolloutPlan:
+    """What a rollout will do, resolved from the user's arguments and the dataset."""
+
+    fields: list[str]
+    field_ids: list[int]
+    spatial: list[str]
+    context: int
+    start: int
+    steps: int
+    bcs: list[int]
+    times: np.ndarray  # (steps,) time coordinates of the predicted frames
+
+
+def _model_fields(model: Any, names: Sequence[str], family: str | None) -> list[int]:
+    """Registry indices of a field set (the model's registry decides; one family preferred)."""
+    registry = getattr(model, "registry", None)
+    if registry is None:
+        raise ParameterError("This model carries no field registry; load it with physviz.load_model or set model.registry.")
+    try:
+        return [int(i) for i in registry.lookup_fields(list(names), family=family)]
+    except (KeyError, UnknownFieldError) as exc:
+        raise UnknownFieldError(
+            f"The model has no embedding for some of {list(names)}: {exc} Fine-tune with the field appended, "
+            "or pass fields=[...] without it."
+        ) from None
+
+
+def _predicted_times(time: np.ndarray, start: int, steps: int) -> np.ndarray:
+    """Times of predicted frames: the dataset's where it has them, extended at its last spacing."""
+    n = len(time)
+    if n >= 2:
+        dt = float(time[-1] - time[-2])
+    else:
+        dt = 1.0
+    out = np.empty(steps, dtype=np.float64)
+    for i in range(steps):
+        j = start + i
+        out[i] = time[j] if j < n else float(time[-1]) + (j - n + 1) * dt
+    return out
+
+
+def plan_rollout(
+    model: Any, ds: Any, steps: int, context: int | None, start: int | None, fields: Sequence[str] | None,
+    family: str | None = None,
+) -> RolloutPlan:
+    """Check a dataset against a model and resolve context, start, fields and boundaries."""
+    if steps < 1:
+        raise ParameterError(f"steps={steps} must be at least 1.")
+    if "time" not in ds.dims:
+        raise SchemaError("The dataset has no 'time' dimension; a rollout needs context frames in time.")
+    spatial = [d for d in SPATIAL if d in ds.dims]
+    ndim = int(getattr(model.config, "n_spatial_dims", 2))
+    if len(spatial) != ndim:
+        raise SchemaError(f"The model is {ndim}D but the dataset has spatial dims {spatial}.")
+    if fields is None:
+        fields = [
+            str(v) for v in ds.data_vars
+            if "time" in ds[v].dims and all(d in ds[v].dims for d in spatial) and ds[v].dtype.kind == "f"
+        ]
+    else:
+        missing = [f for f in fields if f not in ds.data_vars]
+        if missing:
+            raise UnknownFieldError(f"The dataset has no field(s) {missing}; it holds {sorted(map(str, ds.data_vars))}.")
+        for f in fields:
+            if "time" not in ds[f].dims or not all(d in ds[f].dims for d in spatial):
+                raise SchemaError(f"Field {f!r} has dims {ds[f].dims}; a rollout needs fields over time and {spatial}.")
+    if not fields:
+        raise SchemaError("The dataset has no field over time and space to roll out.")
+    n_time = ds.sizes["time"]
+    default_context = int(getattr(model.config, "context_frames", 16) or 16)
+    if start is None:
+        start = min(n_time, context if context is not None else default_context)
+    if start < 0:
+        start += n_time
+    if context is None:
+        context = min(default_context, start)
+    if context < 1:
+        raise ParameterError(f"context={context}: a rollout needs at least one context frame.")
+    if start - context < 0 or start > n_time:
+        raise ParameterError(
+            f"start={start} with context={context} needs frames {start - context}..{start - 1}, "
+            f"but the dataset has {n_time} time steps (0..{n_time - 1})."
+        )
+    patch = int(getattr(model.config, "patch_size", 16))
+    small = [d for d in spatial if ds.sizes[d] < patch]
+    if small:
+        raise ParameterError(
+            f"Resolution {[ds.sizes[d] for d in spatial]} is below one {patch}-point patch along {small}; the model cannot see it."
+        )
+    bcs_attr = ds.attrs.get("boundary_conditions", {}) or {}
+    bcs = [1 if bcs_attr.get(d) == "periodic" else 0 for d in spatial]
+    ids = _model_fields(model, fields, family)
+    times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
+    return RolloutPlan(list(fields), ids, spatial, int(context), int(start), int(steps), bcs, times)
+
+
+def _context_array(ds: Any, plan: RolloutPlan) -> np.ndarray:
+    """Context frames as (B, T, C, *spatial) float32, reading only those frames."""
+    window = ds[plan.fields].isel(time=slice(plan.start - plan.context, plan.start))
+    arrays = []
+    for f in plan.fields:
+        da = window[f]
+        order = (["trajectory"] if "trajectory" in da.dims else []) + ["time", *plan.spatial]
+        arr = np.asarray(da.transpose(*order).values, dtype=np.float32)
+        if "trajectory" not in da.dims:
+            arr = arr[None]
+        arrays.append(arr)
+    x = np.stack(arrays, axis=2)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        b, t, c = np.argwhere(bad)[0][:3]
+        raise NonFiniteFieldError(
+            f"Field {plan.fields[c]!r} holds NaN/inf in context frame {plan.start - plan.context + t} "
+            f"(trajectory {b}); a rollout cannot start from it."
+        )
+    return x
+
+
+def iter_rollout(
+    model: Any,
+    ds: Any,
+    steps: int,
+    *,
+    context: int | None = None,
+    start: int | None = None,
+    fields: Sequence[str] | None = None,
+    device: str = "auto",
+    autocast_bf16: bool = False,
+    jitter_seed: int | None = None,
+    ensemble: int = 1,
+    family: str | None = None,
+) -> Iterator[Any]:
+    """Yield predicted frames one by one, each a Dataset with a time dim of length 1."""
+    import torch
+    import xarray as xr
+
+    plan = plan_rollout(model, ds, steps, context, start, fields, family)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    x = torch.from_numpy(_context_array(ds, plan)).to(dev)
+    ids = torch.tensor(plan.field_ids, dtype=torch.long, device=dev)
+    bcs = torch.tensor(plan.bcs, dtype=torch.long, device=dev)
+    has_traj = any("trajectory" in ds[f].dims for f in plan.fields)
+    coords = {d: ds[d].values for d in plan.spatial if d in ds.coords}
+    use_autocast = autocast_bf16 and dev.type == "cuda"
+    with torch.inference_mode():
+        for i in range(plan.steps):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast):
+                if jitter_seed is not None or ensemble > 1:
+                    y = model.predict(x, ids, bcs, jitter_seed=None if jitter_seed is None else jitter_seed + i, ensemble=ensemble)
+                else:
+                    y = model(x, ids, bcs)
+            y = y.float()
+            if not torch.isfinite(y).all():
+                raise NonFiniteFieldError(f"The model produced NaN/inf at rollout step {i} (time {plan.times[i]:.6g}).")
+            x = torch.cat([x[:, 1:], y[:, None]], dim=1)
+            frame = y.cpu().numpy()
+            data = {}
+            for c, f in enumerate(plan.fields):
+                arr = frame[:, c][:, None]
+                dims = ("trajectory", "time", *plan.spatial)
+                if not has_traj:
+                    arr, dims = arr[0], dims[1:]
+                data[f] = (dims, arr)
+            yield xr.Dataset(data, coords={"time": plan.times[i : i + 1], **coords})
+
+
+def rollout(
+    model: Any,
+    ds: Any,
+    steps: int,
+    *,
+    context: int | None = None,
+    start: int | None = None,
+    fields: Sequence[str] | None = None,
+    device: str = "auto",
+    autocast_bf16: bool = False,
+    jitter_seed: int | None = None,
+    ensemble: int = 1,
+    family: str | None = None,
+    progress: bool = False,
+) -> Any:
+    """Predict `steps` frames autoregressively from `context` frames before time index `start`.
+
+    family picks the registry family when a field name is in several (MPP: incompNS
+    or compNS velocities); by default the family holding all the fields is used.
+
+    Returns a Dataset in the same schema, aligned with the truth on `time`
+    (so `pred - truth` just works), with the model and rollout settings in attrs.
+    """
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    plan = plan_rollout(model, ds, steps, context, start, fields, family)
+    t0 = _time.perf_counter()
+    frames = []
+    gen = iter_rollout(
+        model, ds, steps, context=plan.context, start=plan.start, fields=plan.fields, device=device,
+        autocast_bf16=autocast_bf16, jitter_seed=jitter_seed, ensemble=ensemble, family=family,
+    )
+    for frame in tqdm(gen, total=steps, desc="rollout", unit="step", disable=not progress):
+        frames.append(frame)
+    out = xr.concat(frames, dim="time")
+    meta = getattr(model, "metadata", {}) or {}
+    out.attrs = {
+        "dataset_name": ds.attrs.get("dataset_name", ""),
+        "boundary_conditions": dict(ds.attrs.get("boundary_conditions", {})),
+        "simulation_parameters": dict(ds.attrs.get("simulation_parameters", {})),
+        "source": {"format": "physviz.rollout", "path": ""},
+        "model": meta.get("name", type(model).__name__),
+        "checkpoint_hash": meta.get("hash", ""),
+        "rollout": {**{k: v for k, v in asdict(plan).items() if k not in ("times", "field_ids")},
+                    "jitter_seed": jitter_seed, "ensemble": ensemble, "seconds": round(_time.perf_counter() - t0, 3)},
+    }
+    return out
