@@ -68,20 +68,43 @@ def render(results: list[Result], info: dict, quick: bool) -> str:
     return "\n".join(lines)
 
 
+def _previous(path: Path) -> dict[str, list[Result]]:
+    """Rows of an earlier JSON report by benchmark name (empty when there is none)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, list[Result]] = {}
+    for row in data.get("results", []):
+        name = row.get("extra", {}).get("benchmark")
+        if name not in BENCHMARKS:
+            continue
+        peer = Timing(**row["peer"]) if row.get("peer") else None
+        out.setdefault(name, []).append(Result(row["area"], row["name"], Timing(**row["ours"]), peer, row["peer_name"],
+                                               row.get("unit", "s"), row.get("note", ""), row.get("extra", {})))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks and write the reports."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (CI runs this)")
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run only this benchmark (repeatable)")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="markdown report path")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json", help="JSON report path")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "latest.json", help="JSON report path")
     args = parser.parse_args(argv)
-    results: list[Result] = []
-    for name in args.only or list(BENCHMARKS):
+    selected = args.only or list(BENCHMARKS)
+    fresh: dict[str, list[Result]] = {}
+    for name in selected:
         t0 = time.perf_counter()
         print(f"[bench] {name} ...", flush=True)
-        results += importlib.import_module(BENCHMARKS[name]).run(args.quick)
+        fresh[name] = importlib.import_module(BENCHMARKS[name]).run(args.quick)
+        for r in fresh[name]:
+            r.extra["benchmark"] = name
         print(f"[bench] {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
+    # --only keeps the other benchmarks' rows of the previous report, in suite order
+    previous = _previous(args.json) if args.only else {}
+    results = [r for name in BENCHMARKS for r in fresh.get(name, previous.get(name, []))]
     info = machine_info()
     for r in results:
         peer = _fmt(r.peer.median) if r.peer else "-"

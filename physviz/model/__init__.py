@@ -6,6 +6,7 @@ Names load on first use, so ``import physviz.model`` stays light until a model i
 - ``ModelConfig``: its validated config with presets ``tiny``, ``Ti``, ``S``, ``B``, ``L``.
 - ``FieldRegistry``: field name -> embedding slot (MPP's table and ours).
 - ``load_mpp_checkpoint``, ``load_model``, ``save_model``: checkpoints.
+- ``load_pretrained``: the bundled model (no network).
 - ``rollout``, ``iter_rollout``: autoregressive predictions in the physviz schema.
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ _LAZY = {
     "load_model": "physviz.model.checkpoint",
     "save_model": "physviz.model.checkpoint",
     "read_model_info": "physviz.model.checkpoint",
+    "load_pretrained": "physviz.model.pretrained",
+    "pretrained_path": "physviz.model.pretrained",
     "rollout": "physviz.model.autoregressive",
     "iter_rollout": "physviz.model.autoregressive",
 }

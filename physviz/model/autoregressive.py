@@ -66,7 +66,7 @@ def plan_rollout(
         raise SchemaError("The dataset has no 'time' dimension; a rollout needs context frames in time.")
     spatial = [d for d in SPATIAL if d in ds.dims]
     ndim = int(getattr(model.config, "n_spatial_dims", 2))
-    if len(spatial) != ndim:
+    if len(spatial) != ndim and not (ndim == 3 and len(spatial) == 2):
         raise SchemaError(f"The model is {ndim}D but the dataset has spatial dims {spatial}.")
     if fields is None:
         fields = [

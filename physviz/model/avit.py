@@ -60,6 +60,9 @@ class AViT(nn.Module):
             for i in range(cfg.processor_blocks)
         )
         self.debed = HMLPOutput(d, cfg.n_states, cfg.stem_strides, n)
+        for m in self.modules():
+            if isinstance(m, RMSInstanceNorm):
+                m.floor = cfg.norm_floor
         self.metadata: dict[str, Any] = {}
         self._registry: FieldRegistry | None = None
         self.registry = registry if registry is not None else _default_registry(cfg.n_states)
@@ -151,7 +154,9 @@ class AViT(nn.Module):
             x = torch.as_tensor(np.asarray(x))
         if not x.is_floating_point():
             x = x.to(self.space_bag.weight.dtype)
-        if x.dim() != 3 + n:
+        if n == 3 and x.dim() == 5:
+            n = 2  # 2D fields through a 3D model
+        elif x.dim() != 3 + n:
             names = ", ".join(AXES[:n])
             raise SchemaError(
                 f"The model input has shape {tuple(x.shape)} ({x.dim()} dims), but this {n}D model takes "
@@ -210,11 +215,17 @@ class AViT(nn.Module):
 
     # -- forward -------------------------------------------------------------
     def forward(self, x: torch.Tensor, field_ids: Any, bcs: Any) -> torch.Tensor:
-        """Next frame (B, C, *S) from x (B, T, C, *S), field registry indices (C,) and periodic flags."""
+        """Next frame (B, C, *S) from x (B, T, C, *S), field registry indices (C,) and periodic flags.
+
+        A 3D model also takes 2D fields (B, T, C, H, W), with bcs for x and y: its stem uses
+        the 3D kernels summed over z (what they compute on fields constant along z, as Walrus
+        treats singleton axes), the blocks attend over the 2D token grid, and the decoder uses
+        its kernels averaged over z. So one model trains on 2D and 3D data.
+        """
         x, ids, bc = self._check(x, field_ids, bcs)
         shifts = None
         if self.training and self.config.jitter:
-            shifts = torch.randint(0, self.config.patch_size, (self.config.n_spatial_dims,)).tolist()
+            shifts = torch.randint(0, self.config.patch_size, (len(bc),)).tolist()
         return self._forward(x, ids, bc, shifts)
 
     def forward_mpp(self, x: torch.Tensor, state_labels: Any, bcs: Any) -> torch.Tensor:
@@ -236,7 +247,7 @@ class AViT(nn.Module):
         """
         cfg = self.config
         x, ids, bc = self._check(x, field_ids, bcs)
-        n, p = cfg.n_spatial_dims, cfg.patch_size
+        n, p = len(bc), cfg.patch_size
         k = cfg.ensemble if ensemble is None else int(ensemble)
         if k < 1:
             raise ParameterError(f"ensemble={k} must be at least 1.")
@@ -263,8 +274,8 @@ class AViT(nn.Module):
     def _forward(self, x: torch.Tensor, ids: torch.Tensor, bc: tuple[int, ...], shifts: Sequence[int] | None) -> torch.Tensor:
         """The model on checked inputs; `shifts` jitters the patch grid (None: no jitter)."""
         cfg = self.config
-        n = cfg.n_spatial_dims
         B, T, C, *S = x.shape
+        n = len(S)
         with torch.no_grad():
             mean, _, var = moments(x, (1, *range(3, 3 + n)), correction=1)
             std = var.sqrt() + 1e-7

@@ -49,6 +49,9 @@ class ModelConfig:
       ("reflect", or "zeros", i.e. the window mean since padding happens after the
       per-sample normalisation).
     - ``gradient_checkpointing``: recompute each block in the backward pass.
+    - ``norm_floor``: RMSInstanceNorm divides by max(std, norm_floor * rms) + eps instead of
+      std + eps (0, MPP's choice, keeps exact parity); with a floor, a frame whose fields are
+      all uniform (a pattern that died out) no longer gets amplified by 1/eps into inf/NaN.
     - ``context_frames``: default number of input frames (rollouts).
     """
 
@@ -61,6 +64,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
     layer_scale_init: float = 1e-6
+    norm_floor: float = 0.0
     bias_type: str = "rel"
     num_buckets: int = 32
     max_distance: int = 32
@@ -118,7 +122,7 @@ class ModelConfig:
             raise bad("patch_size", "it must be a multiple of 4 (stem strides are patch_size/4, 2, 2), e.g. 4, 8 or 16")
         if self.n_spatial_dims not in (2, 3):
             raise bad("n_spatial_dims", "it must be 2 or 3")
-        for name in ("mlp_ratio", "drop_path", "layer_scale_init"):
+        for name in ("mlp_ratio", "drop_path", "layer_scale_init", "norm_floor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise bad(name, "it must be a finite number")
@@ -126,6 +130,8 @@ class ModelConfig:
             raise bad("mlp_ratio", "it must be positive")
         if not 0.0 <= self.drop_path < 1.0:
             raise bad("drop_path", "it must lie in [0, 1)")
+        if not 0.0 <= self.norm_floor < 1.0:
+            raise bad("norm_floor", "it must lie in [0, 1)")
         if self.layer_scale_init <= 0:
             raise bad("layer_scale_init", "it must be positive")
         if self.bias_type not in BIAS_TYPES:
@@ -171,7 +177,7 @@ class ModelConfig:
         if unknown:
             raise ParameterError(f"Unknown model config setting(s) {unknown}; known: {sorted(_FIELD_NAMES)}.")
         data = dict(data)
-        for key in ("mlp_ratio", "drop_path", "layer_scale_init"):
+        for key in ("mlp_ratio", "drop_path", "layer_scale_init", "norm_floor"):
             if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
                 data[key] = float(data[key])
         return cls(**data)
@@ -229,7 +235,7 @@ _MPP = {"n_states": 12, "patch_size": 16, "head_dim": 64, "drop_path": 0.2}
 PRESETS: dict[str, dict[str, Any]] = {
     # Small enough to pretrain and test on a laptop CPU.
     "tiny": {"embed_dim": 128, "num_heads": 4, "head_dim": 32, "processor_blocks": 4, "n_states": 24,
-             "patch_size": 8, "periodic_bias": "modular", "drop_path": 0.0},
+             "patch_size": 8, "periodic_bias": "modular", "drop_path": 0.0, "norm_floor": 1e-3},
     "Ti": {**_MPP, "embed_dim": 192, "num_heads": 3, "processor_blocks": 12},
     "S": {**_MPP, "embed_dim": 384, "num_heads": 6, "processor_blocks": 12},
     "B": {**_MPP, "embed_dim": 768, "num_heads": 12, "processor_blocks": 12},

@@ -72,6 +72,11 @@ def moments(x: torch.Tensor, dims: tuple[int, ...], correction: int,
     return mean, centred, var
 
 
+# Floor of a variance before its square root: sqrt's gradient at 0 is infinite, and a
+# field constant over a frame (a pattern that died out) would turn every gradient to NaN.
+_TINY = 1e-30
+
+
 class RMSInstanceNorm(nn.Module):
     """MPP's RMSInstanceNorm: x / (std over space + eps) * weight; no mean subtraction.
 
@@ -79,23 +84,32 @@ class RMSInstanceNorm(nn.Module):
     ``bias`` exists only so MPP checkpoints load: MPP never uses it.
     """
 
-    def __init__(self, dim: int, eps: float = 1e-8) -> None:
+    def __init__(self, dim: int, eps: float = 1e-8, floor: float = 0.0) -> None:
         super().__init__()
         self.eps = eps
+        # std floor relative to the RMS (0 in MPP): a uniform input is not blown up by 1/eps
+        self.floor = floor
         self.weight = nn.Parameter(torch.ones(dim))
         # never used (as in MPP); frozen so DDP and optimizers need not handle a gradient-less parameter
         self.bias = nn.Parameter(torch.zeros(dim), requires_grad=False)
 
+    def _denominator(self, mean: torch.Tensor, var: torch.Tensor, eps_mult: float) -> torch.Tensor:
+        """std + eps, the std floored at ``floor * rms`` when a floor is set (gradient-safe at var = 0)."""
+        std = var.clamp_min(_TINY).sqrt()
+        if self.floor > 0:
+            std = torch.maximum(std, self.floor * (mean * mean + var).clamp_min(_TINY).sqrt())
+        return std + self.eps * eps_mult
+
     def scale(self, x: torch.Tensor, n_spatial: int, eps_mult: float = 1.0, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The per-(sample, channel) factor weight / (std + eps*eps_mult) [* extra]."""
-        _, _, var = moments(x, spatial_dims(x, n_spatial), correction=1, keep_centred=False)
+        mean, _, var = moments(x, spatial_dims(x, n_spatial), correction=1, keep_centred=False)
         w = self.weight if extra is None else self.weight * extra
-        return w / (var.sqrt() + self.eps * eps_mult)
+        return w / self._denominator(mean, var, eps_mult)
 
     def scale_cf(self, x: torch.Tensor, n_spatial: int) -> torch.Tensor:
         """The factor weight / (std + eps) for a channels-first (N, C, *S) tensor, shape (N, C, 1..)."""
-        _, _, var = moments(x, tuple(range(2, 2 + n_spatial)), correction=1, keep_centred=False)
-        return self.weight.view(-1, *([1] * n_spatial)) / (var.sqrt() + self.eps)
+        mean, _, var = moments(x, tuple(range(2, 2 + n_spatial)), correction=1, keep_centred=False)
+        return self.weight.view(-1, *([1] * n_spatial)) / self._denominator(mean, var, 1.0)
 
     def forward(self, x: torch.Tensor, n_spatial: int) -> torch.Tensor:
         """Normalise a channels-last tensor over its `n_spatial` axes."""

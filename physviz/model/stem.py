@@ -23,6 +23,7 @@ from physviz.model.layers import (
     derived,
     inplace_ok,
     unpatchify_channels_first,
+    unpatchify_linear,
 )
 
 
@@ -62,17 +63,23 @@ class HMLPStem(nn.Module):
         """Normalised fields (N, C, *S) channels-first -> tokens (N, *S/patch, dim) channels-last.
 
         Runs channels-first through strided convolutions (oneDNN/cuDNN), then turns the
-        small token grid channels-last.
+        small token grid channels-last. A 3D stem given 2D fields uses its kernels summed over
+        z: exactly what it computes on fields constant along z (Walrus's singleton-axis rule).
         """
-        n = self.n_spatial
+        n = x.dim() - 2
+        flat = n < self.n_spatial
         conv = F.conv2d if n == 2 else F.conv3d
+
+        def w(t: torch.Tensor) -> torch.Tensor:
+            return t.sum(-1) if flat else t
+
         params = (self.in_proj[0].weight, bag.weight, bag.bias)
         kernel, bias = derived(self, "first", params, lambda: self.first_kernel(bag, ids), key=tuple(ids.tolist()))
-        h = conv(x, kernel, bias, stride=self.in_proj[0].k)
+        h = conv(x, w(kernel), bias, stride=self.in_proj[0].k)
         h = _gelu(_scaled(h, self.in_proj[1].scale_cf(h, n)))
-        h = conv(h, self.in_proj[3].weight, None, stride=self.in_proj[3].k)
+        h = conv(h, w(self.in_proj[3].weight), None, stride=self.in_proj[3].k)
         h = _gelu(_scaled(h, self.in_proj[4].scale_cf(h, n)))
-        h = conv(h, self.in_proj[6].weight, None, stride=self.in_proj[6].k)
+        h = conv(h, w(self.in_proj[6].weight), None, stride=self.in_proj[6].k)
         h = _scaled(h, self.in_proj[7].scale_cf(h, n))
         return h.permute(0, *range(2, 2 + n), 1).contiguous()
 
@@ -103,7 +110,15 @@ class HMLPOutput(nn.Module):
 
     def forward(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Tokens (N, *S', dim) channels-last -> fields (N, C, *S) channels-first (normalised units)."""
-        n = self.n_spatial
+        n = z.dim() - 2
+        if n < self.n_spatial:
+            # a 3D decoder on a 2D token grid: its kernels averaged over z (the z-mean of its 3D output
+            # when that output is linear in them), so 2D fields come back 2D
+            h = unpatchify_linear(z, self.out_proj[0].weight.mean(-1), self.out_proj[0].k, n)
+            h = _gelu(_scaled(h, self.out_proj[1].scale(h, n)))
+            h = unpatchify_linear(h, self.out_proj[3].weight.mean(-1), self.out_proj[3].k, n)
+            h = _gelu(_scaled(h, self.out_proj[4].scale(h, n)))
+            return unpatchify_channels_first(h, self.out_kernel[:, ids].mean(-1), self.out_bias[ids], self.k_out, n)
         h = self.out_proj[0](z)
         h = _gelu(_scaled(h, self.out_proj[1].scale(h, n)))
         h = self.out_proj[3](h)

@@ -1,0 +1,31 @@
+"""The bundled pretrained model: a checkpoint shipped inside the package, loaded with no network."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from physviz.errors import FieldFileNotFoundError, ParameterError
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+# name -> file under physviz/model/weights (safetensors with the physviz header: config, registry, hash, recipe)
+BUNDLED: dict[str, str] = {"bundled": "physviz-tiny.safetensors"}
+
+
+def pretrained_path(name: str = "bundled") -> Path:
+    """Path of a bundled checkpoint file."""
+    if name not in BUNDLED:
+        raise ParameterError(f"Unknown bundled model {name!r}; bundled models: {sorted(BUNDLED)}.")
+    path = WEIGHTS / BUNDLED[name]
+    if not path.is_file():
+        raise FieldFileNotFoundError(
+            f"The bundled checkpoint {str(path)!r} is missing from this installation; reinstall physviz, "
+            "or make it with `physviz pretrain --recipe bundled`."
+        )
+    return path
+
+
+def load_pretrained(name: str = "bundled", *, device: str = "cpu", **options: Any) -> Any:
+    """The bundled pretrained transformer (eval mode); options override runtime settings (jitter, pad_to_patch...)."""
+    from physviz.model.checkpoint import load_model
+
+    return load_model(pretrained_path(name), device=device, **options)
