@@ -16,6 +16,7 @@ BENCHMARKS = {
     "simulate": "benchmarks.bench_simulate",
     "analysis": "benchmarks.bench_analysis",
     "model": "benchmarks.bench_model",
+    "views": "benchmarks.bench_views",
 }
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = {

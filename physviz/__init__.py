@@ -13,8 +13,12 @@ _LAZY = {
     "rollout": ("physviz.model.autoregressive", "rollout"),
     "iter_rollout": ("physviz.model.autoregressive", "iter_rollout"),
     "load_model": ("physviz.model.checkpoint", "load_model"),
+    "finetune": ("physviz.train.api", "finetune"),
+    "train": ("physviz.train", None),
+    "load_pretrained": ("physviz.model.pretrained", "load_pretrained"),
     "fields": ("physviz.fields", None),
     "analysis": ("physviz.analysis", None),
+    "widgets": ("physviz.widgets", None),
     "errors": ("physviz.errors", None),
 }
 

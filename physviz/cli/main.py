@@ -11,7 +11,7 @@ from physviz.errors import PhysvizError
 
 def build_parser() -> argparse.ArgumentParser:
     """The `physviz` parser with one subparser per subcommand."""
-    from physviz.cli import info, simulate
+    from physviz.cli import info, kernelspec, pretrain, serve, simulate, train
 
     parser = argparse.ArgumentParser(
         prog="physviz",
@@ -21,11 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(sub)
     simulate.add_parser(sub)
+    pretrain.add_parser(sub)
+    kernelspec.add_parser(sub)
+    serve.add_parser(sub)
+    train.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (errors print one line, exit 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # physviz.train parses its own arguments (torchrun-compatible)
+        from physviz.train.cli import main as train_main
+
+        return train_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

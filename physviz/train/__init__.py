@@ -1,1 +1,41 @@
-"""Windowed datasets, balanced sampling and the DDP/FSDP2 training loop (arrives with issue 5)."""
+"""Training and fine-tuning: windowed Well datasets, balanced multi-dataset sampling, the DDP/FSDP2 loop.
+
+- ``python -m physviz.train CONFIG.yaml [key.sub=value ...]``: alone or under ``torchrun``.
+- ``TrainConfig``: the validated config (``from_yaml``, ``to_yaml``, ``validate``); no torch needed.
+- ``run(config) -> RunResult``: the loop; ``finetune(model, train_ds, ...)``: the same loop on an xarray Dataset.
+- ``example_config(data_dir, output_dir, steps=...)``: a small valid config (tiny model).
+- ``WellSource``, ``XarraySource``, ``MixedBatchSampler``: the data side, usable alone.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "TrainConfig": "physviz.train.config",
+    "TrainConfigError": "physviz.train.config",
+    "DatasetSpec": "physviz.train.config",
+    "example_config": "physviz.train.example",
+    "run": "physviz.train.loop",
+    "RunResult": "physviz.train.loop",
+    "finetune": "physviz.train.api",
+    "WellSource": "physviz.train.sources",
+    "XarraySource": "physviz.train.sources",
+    "MixedBatchSampler": "physviz.train.sampler",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use (torch loads only with the loop)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'physviz.train' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

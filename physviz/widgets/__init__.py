@@ -1,1 +1,42 @@
-"""Panel/HoloViews/ipywidgets views over the layers below (arrives with issue 8)."""
+"""Interactive views over the layers below (Panel + HoloViews/Bokeh), all offline.
+
+- ``FieldExplorer(ds)``: trajectory, field, time player, 3D slices, stats, hover.
+- ``RolloutScrubber(truth, prediction)`` / ``RolloutScrubber.from_model(model, truth)``: truth, prediction and
+  error on one player, VRMSE over time; PNG, GIF, MP4 and HTML export.
+- ``SpectrumComparer(truth, prediction)`` or ``scrubber.spectrum()``: E(k), ratio, k-time error map, binned errors.
+- ``FineTuneLauncher`` / ``JobMonitor``: a form that submits a ``physviz.jobs.JobSpec``, a monitor that polls it.
+
+Importing this package registers the ``ds.physviz`` accessor and imports xarray only; Panel, HoloViews and
+torch load when a view is made.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from physviz.widgets import accessor as _accessor  # noqa: F401 - registers ds.physviz
+
+_LAZY = {
+    "FieldExplorer": "physviz.widgets.explorer",
+    "RolloutScrubber": "physviz.widgets.scrubber",
+    "SpectrumComparer": "physviz.widgets.spectrum",
+    "FineTuneLauncher": "physviz.widgets.jobs",
+    "JobMonitor": "physviz.widgets.jobs",
+    "ensure_panel": "physviz.widgets.base",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """Import views on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'physviz.widgets' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

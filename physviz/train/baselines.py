@@ -1,0 +1,150 @@
+"""The FNO baseline of the model card: neuraloperator's FNO, one per system, trained on the same data.
+
+As in The Well's baselines, time is folded into channels (context x fields in, fields out)
+and fields are z-scored with the training split's statistics; the network predicts the
+z-scored change to the next frame (so it starts from persistence, which makes it a
+strong baseline). Each system's FNO gets an equal share of a wall-clock budget.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physviz.errors import ParameterError
+
+
+@dataclass
+class FNOConfig:
+    """Size and training of one FNO baseline."""
+
+    hidden_channels: int = 48
+    modes_2d: int = 16
+    modes_3d: int = 8
+    n_layers: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    seconds: float = 300.0
+    max_steps: int = 100_000
+    seed: int = 0
+
+
+def _require_neuralop() -> Any:
+    try:
+        from neuralop.models import FNO
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ParameterError(
+            "The FNO baseline needs neuraloperator: pip install 'physviz[bench]' (or neuraloperator)."
+        ) from exc
+    return FNO
+
+
+class FNOBaseline:
+    """An FNO next-frame predictor with its normalisation; call it like any predictor (numpy in, numpy out)."""
+
+    def __init__(self, n_fields: int, context: int, n_spatial: int, mean: np.ndarray, std: np.ndarray,
+                 std_delta: np.ndarray, config: FNOConfig | None = None) -> None:
+        import torch
+
+        FNO = _require_neuralop()
+        self.cfg = config or FNOConfig()
+        self.context, self.n_fields, self.n_spatial = context, n_fields, n_spatial
+        modes = self.cfg.modes_2d if n_spatial == 2 else self.cfg.modes_3d
+        torch.manual_seed(self.cfg.seed)
+        self.net = FNO(n_modes=(modes,) * n_spatial, hidden_channels=self.cfg.hidden_channels,
+                       in_channels=context * n_fields, out_channels=n_fields, n_layers=self.cfg.n_layers)
+        shape = (1, 1, n_fields) + (1,) * n_spatial
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(shape)
+        self.std = torch.tensor(std, dtype=torch.float32).view(shape)
+        self.std_delta = torch.tensor(std_delta, dtype=torch.float32).view(shape[1:])
+        self.steps = 0
+        self.seconds = 0.0
+
+    def num_parameters(self) -> int:
+        """Parameter count of the network."""
+        return sum(p.numel() for p in self.net.parameters())
+
+    def _forward(self, x: Any) -> Any:
+        """Torch (B, T, C, *S) raw -> (B, C, *S) raw."""
+        z = (x - self.mean) / self.std
+        B = z.shape[0]
+        delta = self.net(z.reshape(B, -1, *z.shape[3:]))
+        return x[:, -1] + delta * self.std_delta[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Next frames (B, C, *S) from context (B, T, C, *S)."""
+        import torch
+
+        self.net.eval()
+        with torch.inference_mode():
+            return self._forward(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    def fit(self, data: np.ndarray, seconds: float | None = None, progress: bool = False) -> list[float]:
+        """Train on trajectories (B, T, C, *S) for `seconds` of wall clock; return the loss per step."""
+        import torch
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        budget = cfg.seconds if seconds is None else seconds
+        B, T, C, *S = data.shape
+        if T <= self.context:
+            raise ParameterError(f"Trajectories of {T} frames are too short for context {self.context}.")
+        gen = np.random.default_rng(cfg.seed)
+        data_t = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n_win = T - self.context
+        losses: list[float] = []
+        t0 = time.perf_counter()
+        bar = tqdm(desc="FNO baseline", unit="step", disable=not progress)
+        self.net.train()
+        while time.perf_counter() - t0 < budget and len(losses) < cfg.max_steps:
+            frac = (time.perf_counter() - t0) / budget
+            for g in opt.param_groups:  # cosine decay over the wall-clock budget
+                g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+            b = gen.integers(0, B, cfg.batch_size)
+            t = gen.integers(0, n_win, cfg.batch_size) + self.context
+            idx = torch.from_numpy(t)[:, None] - self.context + torch.arange(self.context)[None]
+            x = data_t[torch.from_numpy(b)[:, None], idx]  # (b, context, C, *S)
+            y = data_t[torch.from_numpy(b), torch.from_numpy(t)]
+            pred = self._forward(x)
+            loss = (((pred - y) / self.std[0]) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            bar.update(1)
+        bar.close()
+        self.steps += len(losses)
+        self.seconds += time.perf_counter() - t0
+        return losses
+
+
+def train_fno(data: np.ndarray, context: int, seconds: float, config: FNOConfig | None = None,
+              progress: bool = False) -> FNOBaseline:
+    """An FNO baseline fitted to trajectories (B, T, C, *S), with statistics from the same data."""
+    B, T, C, *S = data.shape
+    axes = (0, 1, *range(3, 3 + len(S)))
+    mean = data.mean(axis=axes)
+    std = data.std(axis=axes) + 1e-6
+    std_delta = np.diff(data, axis=1).std(axis=axes) + 1e-6
+    model = FNOBaseline(C, context, len(S), mean, std, std_delta, config)
+    model.fit(data, seconds, progress=progress)
+    return model
+
+
+def save_fno(model: FNOBaseline, path: str | Path) -> None:
+    """Keep a trained baseline (weights and normalisation) with torch.save, atomically."""
+    import torch
+
+    from physviz.fields.atomic import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        weights = {k: v for k, v in model.net.state_dict().items() if torch.is_tensor(v)}  # neuralop adds non-tensors
+        torch.save({"net": weights, "mean": model.mean, "std": model.std, "std_delta": model.std_delta,
+                    "steps": model.steps, "seconds": model.seconds}, tmp)

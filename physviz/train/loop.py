@@ -1,0 +1,542 @@
+"""The training loop: one process or torchrun, DDP or FSDP2, resumable, streaming metrics.jsonl.
+
+``run(config)`` validates the config (data included) before any work, joins the process
+group torchrun describes (gloo on CPU, NCCL on GPU), builds or loads the model, appends
+unknown fields to its registry, applies the freeze preset, wraps it (DDP / FSDP2), and
+trains with AdamW (warm-up + cosine), gradient accumulation, clipping and optional bf16
+autocast. Rank 0 writes ``metrics.jsonl`` (flushed per line), ``config.yaml``, resume
+checkpoints every ``checkpoint_every`` steps and at the end, and ``final.safetensors``.
+After a resume, lines of the steps after the checkpoint appear again; the last line of a
+step wins.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from physviz.errors import ParameterError, PhysvizError, UnknownFieldError
+from physviz.train import checkpoints as ck
+from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint
+from physviz.train.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, gather_objects, grad_sync, setup, unwrap, wrap
+from physviz.train.losses import loss_fn, vrmse
+from physviz.train.sampler import MixedBatchSampler
+
+CRASH_ENV = "PHYSVIZ_TEST_CRASH_AT_STEP"  # tests only: SIGKILL one rank once after this step
+CRASH_RANK_ENV = "PHYSVIZ_TEST_CRASH_RANK"
+
+
+@dataclass
+class RunResult:
+    """What a run left behind (on rank 0; other ranks get paths and steps only)."""
+
+    output_dir: Path
+    final_checkpoint: Path | None
+    steps: int
+    loss: float | None
+    resumed_from: int = 0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = None
+
+    def losses(self) -> list[float]:
+        """Training losses of this run's logged steps."""
+        return [m["loss"] for m in self.metrics if m.get("kind") == "train"]
+
+
+def as_config(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
+    """A TrainConfig from a config object, a dict, YAML text or a YAML path."""
+    if isinstance(config, TrainConfig):
+        if overrides:
+            from physviz.train.config import apply_overrides
+
+            return TrainConfig.from_dict(apply_overrides(config.to_dict(), overrides))
+        return config
+    if isinstance(config, dict):
+        from physviz.train.config import apply_overrides
+
+        return TrainConfig.from_dict(apply_overrides(config, overrides or []))
+    return TrainConfig.from_yaml(Path(config) if isinstance(config, os.PathLike) else config, overrides)
+
+
+def run(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides: list[str] | None = None, *,
+        model: Any = None, sources: list[Any] | None = None, valid_sources: list[Any] | None = None) -> RunResult:
+    """Train as the config says; under torchrun every rank calls this. Returns a RunResult.
+
+    ``model`` (an AViT) replaces the config's model section, and ``sources``/``valid_sources``
+    (window sources such as `XarraySource`, one per ``data`` entry) replace reading the data
+    paths; `physviz.finetune` uses both.
+    """
+    cfg = as_config(config, overrides)
+    cfg.validate(check_data=sources is None)
+    cfg = cfg.resolved()
+    env = setup(cfg.device)
+    try:
+        return Trainer(cfg, env, model, sources, valid_sources).run()
+    finally:
+        env.close()
+
+
+def _peak_memory_mb(env: DistEnv) -> float:
+    if env.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(env.device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class MetricsWriter:
+    """Appends JSON lines to metrics.jsonl on rank 0, flushed after every line."""
+
+    def __init__(self, path: Path, enabled: bool, truncate: bool) -> None:
+        self.path = path
+        self.lines: list[dict[str, Any]] = []
+        self._fh = None
+        if enabled:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not truncate and path.exists():
+                _drop_partial_line(path)
+            self._fh = open(path, "w" if truncate else "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        record = {**record, "time": time.time()}
+        self.lines.append(record)
+        if self._fh is not None:
+            self._fh.write(json.dumps(record, allow_nan=False, default=float) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line left unfinished by a killed writer, so appended lines stay valid JSON."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+class Trainer:
+    """One training run on one rank."""
+
+    def __init__(self, cfg: TrainConfig, env: DistEnv, model: Any, sources: list[Any] | None,
+                 valid_sources: list[Any] | None) -> None:
+        self.cfg, self.env = cfg, env
+        self.out = Path(cfg.output_dir)
+        self.mode = cfg.parallel if cfg.parallel != "auto" else "ddp"
+        if not env.distributed:
+            self.mode = "none"
+        self.names = [s.name or f"dataset{i}" for i, s in enumerate(cfg.data)]
+        torch.manual_seed(cfg.seed)
+        self.raw = model if model is not None else self._build_model()
+        self.sources, self.valid = self._build_sources(sources, valid_sources)
+        self._bind_fields()
+        self._freeze()
+        self.raw.to(env.device)
+        self.raw.train()
+        self.model = wrap(self.raw, self.mode, env)
+        self.optimizer = self._build_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.per_rank = self._batch_sizes()
+        self.sampler = MixedBatchSampler([len(s) for s in self.sources], self.per_rank, [s.weight for s in cfg.data],
+                                         world=env.world, rank=env.rank, seed=cfg.seed)
+        self.step = 0
+        self.resumed_from = 0
+
+    # -- set-up ------------------------------------------------------------------------
+    def _build_model(self) -> Any:
+        from physviz.model.avit import AViT
+        from physviz.model.checkpoint import load_model
+        from physviz.model.config import ModelConfig
+        from physviz.model.registry import FieldRegistry
+
+        m = self.cfg.model
+        try:
+            if m.init_from is None:
+                mcfg = ModelConfig.preset(m.preset, **m.overrides)
+                reg = FieldRegistry.physviz(n_slots=mcfg.n_states) if m.registry == "physviz" else FieldRegistry.mpp()
+                return AViT(mcfg, registry=reg)
+            path = bundled_checkpoint() if m.init_from == "bundled" else Path(m.init_from)
+            return load_model(path, **m.overrides)
+        except ParameterError as exc:
+            raise TrainConfigError(f"model: {exc}") from None
+
+    def _build_sources(self, sources: list[Any] | None, valid: list[Any] | None) -> tuple[list[Any], list[Any | None]]:
+        cfg = self.cfg
+        with_std = cfg.normalize == "stats" and cfg.loss != "nmse"
+        if sources is None:
+            from physviz.train.sources import build_sources
+
+            pairs = [build_sources(spec, name, cfg.n_steps_input, f"data[{i}]", with_std)
+                     for i, (spec, name) in enumerate(zip(cfg.data, self.names))]
+            sources = [p[0] for p in pairs]
+            valid = [p[1] for p in pairs]
+        if len(sources) != len(cfg.data):
+            raise TrainConfigError(f"{len(sources)} sources were given for {len(cfg.data)} data entries.")
+        valid = list(valid) if valid is not None else [None] * len(sources)
+        if cfg.valid_batches == 0:
+            valid = [None] * len(sources)
+        patch, dims = self.raw.config.patch_size, self.raw.config.n_spatial_dims
+        for i, src in enumerate(sources):
+            info = src.info
+            if info.n_spatial_dims not in (dims, dims - 1):
+                raise TrainConfigError(
+                    f"data[{i}] ({info.name}) is {info.n_spatial_dims}D but the model is {dims}D; "
+                    "use a model with as many spatial dims (2D data also trains a 3D model)."
+                )
+            off = [s for s in info.spatial if s % patch]
+            if off and not self.raw.config.pad_to_patch:
+                raise TrainConfigError(
+                    f"data[{i}] ({info.name}) has grid {info.spatial}, not a multiple of the patch size {patch}; "
+                    "set model.overrides.pad_to_patch=true."
+                )
+            if len(src) < 1:
+                raise TrainConfigError(f"data[{i}] ({info.name}) holds no training window.")
+        return sources, valid
+
+    def _bind_fields(self) -> None:
+        """Registry indices per dataset; unknown fields get new slots (the model widens) if allowed."""
+        reg = self.raw.registry
+        self.field_ids: list[torch.Tensor] = []
+        self.bcs: list[tuple[int, ...]] = []
+        self.added: list[str] = []
+        for i, src in enumerate(self.sources):
+            info = src.info
+            before = set(reg.known())
+            try:
+                ids = reg.lookup_fields(info.channels, family=info.family, append=self.cfg.finetune.append_fields)
+            except UnknownFieldError as exc:
+                raise TrainConfigError(
+                    f"data[{i}] ({info.name}): {exc} (or set finetune.append_fields=true)"
+                ) from None
+            except ParameterError as exc:
+                raise TrainConfigError(f"data[{i}] ({info.name}): {exc}") from None
+            self.added += sorted(set(reg.known()) - before)
+            self.field_ids.append(torch.tensor(ids, dtype=torch.long))
+            self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
+
+    def _freeze(self) -> None:
+        preset = self.cfg.finetune.freeze
+        if preset == "processor":
+            self.raw.freeze_processor()
+        elif preset == "middle":
+            self.raw.freeze_middle()
+        else:
+            self.raw.unfreeze()
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optimizer
+        decay, no_decay = [], []
+        for _name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (decay if p.dim() > 1 else no_decay).append(p)
+        if not decay and not no_decay:
+            raise TrainConfigError("No parameter is left to train; choose another finetune.freeze preset.")
+        groups = [g for g in ({"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+                  if g["params"]]
+        kwargs: dict[str, Any] = {}
+        if self.env.device.type == "cuda" and self.mode != "fsdp2":
+            kwargs["fused"] = True
+        return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps, **kwargs)
+
+    def _lr_factor(self, step: int) -> float:
+        """Multiplier of the peak lr at optimizer step `step` (0-based): linear warm-up, then cosine or constant."""
+        o = self.cfg.optimizer
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "constant":
+            return 1.0
+        span = max(1, self.cfg.steps - o.warmup_steps)
+        progress = min(1.0, (step - o.warmup_steps) / span)
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _batch_sizes(self) -> list[int]:
+        """Per-rank micro-batch size of each dataset from the token budget (or its batch_size)."""
+        cfg, world = self.cfg, self.env.world
+        patch = self.raw.config.patch_size
+        out = []
+        self.tokens_per_sample = []
+        for spec, src in zip(cfg.data, self.sources):
+            tok = src.info.tokens_per_sample(patch)
+            self.tokens_per_sample.append(tok)
+            n = spec.batch_size if spec.batch_size is not None else max(1, cfg.batch.tokens // tok)
+            if cfg.batch.scope == "global":
+                n = max(1, n // world)
+            out.append(int(n))
+        return out
+
+    # -- resume ----------------------------------------------------------------------------
+    def _resume(self) -> None:
+        env = self.env
+        state: dict[str, Any] | None = None
+        path: Path | None = None
+        if env.is_main:
+            ck.clean_partial(self.out)
+            if self.cfg.resume == "auto":
+                state, path = ck.load_latest(self.out)
+        meta = None
+        if env.is_main and state is not None:
+            meta = {k: v for k, v in state.items() if k not in ("model", "optimizer")}
+            meta["path"] = str(path)
+        meta = broadcast_object(meta, env)
+        if meta is None:
+            return
+        if meta.get("model_config") != self.raw.config.to_dict() or meta.get("registry") != self.raw.registry.to_dict():
+            raise TrainConfigError(
+                f"The checkpoint {meta['path']} was written for a different model or field set; "
+                "use resume: never or a new output_dir."
+            )
+        ck.load_full_state(self.model, self.optimizer, state["model"] if state else {}, state["optimizer"] if state else {}, env)
+        self.scheduler.load_state_dict(meta["scheduler"])
+        self.sampler.load_state_dict(meta["sampler"])
+        rngs = meta.get("rng") or []
+        if len(rngs) == env.world:
+            ck.set_rng_state(rngs[env.rank], env)
+        else:
+            torch.manual_seed(self.cfg.seed * 7919 + 104729 * env.rank + int(meta["step"]))
+        self.step = self.resumed_from = int(meta["step"])
+
+    def _save(self) -> None:
+        """Write a resume checkpoint of the current step (collective; rank 0 writes)."""
+        env = self.env
+        model_sd, optim_sd = ck.full_state(self.model, self.optimizer)
+        rngs = gather_objects(ck.rng_state(env), env)
+        if env.is_main:
+            state = {
+                "step": self.step,
+                "model": model_sd,
+                "optimizer": optim_sd,
+                "scheduler": self.scheduler.state_dict(),
+                "sampler": self.sampler.state_after(self.last_micro),
+                "rng": rngs,
+                "world": env.world,
+                "model_config": self.raw.config.to_dict(),
+                "registry": self.raw.registry.to_dict(),
+                "parallel": self.mode,
+            }
+            ck.save(ck.step_path(self.out, self.step), state)
+            ck.prune(self.out, self.cfg.keep_checkpoints)
+        self._last_full = model_sd
+        barrier(env)
+
+    # -- one step ------------------------------------------------------------------------------
+    def _autocast(self) -> Any:
+        if self.cfg.precision == "bf16":
+            return torch.autocast(self.env.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _scale(self, d: int) -> torch.Tensor | None:
+        std = self.sources[d].info.std
+        if self.cfg.loss == "nmse" or self.cfg.normalize != "stats" or not std:
+            return None
+        return torch.tensor(std, dtype=torch.float32, device=self.env.device)
+
+    def _forward(self, d: int, x: torch.Tensor, autocast: bool = True) -> torch.Tensor:
+        with self._autocast() if autocast else nullcontext():
+            return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d])
+
+    # -- validation ------------------------------------------------------------------------
+    def _validate(self) -> dict[str, Any] | None:
+        """One-step VRMSE and loss per dataset on its validation windows (collective)."""
+        env = self.env
+        todo = [(d, v) for d, v in enumerate(self.valid) if v is not None]
+        if not todo:
+            return None
+        self.model.eval()
+        sums = torch.zeros(len(self.sources), 3, dtype=torch.float64, device=env.device)
+        with torch.no_grad():
+            for d, src in todo:
+                b = self.per_rank[d]
+                n = len(src)
+                total = min(n, self.cfg.valid_batches * b * env.world)
+                picks = np.unique(np.linspace(0, n - 1, total).round().astype(np.int64))
+                total = len(picks)
+                per_round = b * env.world
+                rounds = -(-total // per_round)
+                for j in range(rounds):
+                    pos = np.arange(j * per_round + env.rank * b, j * per_round + (env.rank + 1) * b)
+                    mask = torch.tensor(pos < total, dtype=torch.float64, device=env.device)
+                    idx = picks[np.minimum(pos, total - 1)]
+                    xs, ys = zip(*(src.window(int(i)) for i in idx))
+                    x = torch.from_numpy(np.stack(xs)).to(env.device)
+                    y = torch.from_numpy(np.stack(ys)).to(env.device)
+                    # fp32: the model's in-place inference kernels do not run under autocast
+                    pred = self._forward(d, x, autocast=False).float()
+                    v = vrmse(pred, y).double()
+                    per = torch.stack([loss_fn(pred[k:k + 1], y[k:k + 1], self.cfg.loss, self._scale(d))
+                                       for k in range(len(idx))]).double()
+                    sums[d, 0] += (v * mask).sum()
+                    sums[d, 1] += (per * mask).sum()
+                    sums[d, 2] += mask.sum()
+        all_reduce_sum(sums, env)
+        self.model.train()
+        out = {self.names[d]: float(sums[d, 0] / sums[d, 2]) for d, _ in todo if sums[d, 2] > 0}
+        losses = [float(sums[d, 1] / sums[d, 2]) for d, _ in todo if sums[d, 2] > 0]
+        return {"kind": "valid", "step": self.step, "vrmse": out, "loss": float(np.mean(losses)) if losses else None}
+
+    # -- main ----------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        cfg, env = self.cfg, self.env
+        self._resume()
+        if env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.resumed_from == 0:
+                for _s, p in ck.list_checkpoints(self.out):
+                    p.unlink(missing_ok=True)
+                (self.out / "final.safetensors").unlink(missing_ok=True)
+            cfg.to_yaml(self.out / "config.yaml")
+        if self.resumed_from == 0:
+            torch.manual_seed(cfg.seed * 7919 + 104729 * env.rank + 1)
+        writer = MetricsWriter(self.out / "metrics.jsonl", env.is_main, truncate=self.resumed_from == 0)
+        try:
+            self._banner()
+            self._train(writer)
+            return self._finish(writer)
+        finally:
+            writer.close()
+
+    def _banner(self) -> None:
+        if not self.env.is_main:
+            return
+        n = sum(p.numel() for p in self.raw.parameters())
+        trained = sum(p.numel() for p in self.raw.parameters() if p.requires_grad)
+        parts = [f"{name}: {len(s)} windows, {b}/rank x {self.env.world}, {t} tokens/sample"
+                 for name, s, b, t in zip(self.names, self.sources, self.per_rank, self.tokens_per_sample)]
+        msg = (f"physviz.train: {n / 1e6:.2f}M parameters ({trained / 1e6:.2f}M trained), {self.mode} x {self.env.world} "
+               f"on {self.env.device}; " + "; ".join(parts))
+        if self.added:
+            msg += f"; new fields {self.added}"
+        if self.resumed_from:
+            msg += f"; resumed at step {self.resumed_from}"
+        print(msg, file=sys.stderr, flush=True)
+
+    def _train(self, writer: MetricsWriter) -> None:
+        cfg, env = self.cfg, self.env
+        from tqdm.auto import tqdm
+
+        from physviz.train.data import make_loader
+
+        self.last_micro = self.sampler.micro - 1
+        if self.step >= cfg.steps:
+            return
+        loader = make_loader(self.sources, self.sampler, cfg.num_workers, env.device.type == "cuda")
+        it = iter(loader)
+        accum = cfg.batch.accumulate
+        n_d = len(self.sources)
+        stats = torch.zeros(2 * n_d, dtype=torch.float64, device=env.device)
+        samples = tokens = 0
+        t_last = time.perf_counter()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (env.is_main and cfg.progress), file=sys.stderr,
+                   desc="train", unit="step", dynamic_ncols=True, mininterval=0.5)
+        crash_at = int(os.environ.get(CRASH_ENV, "0") or 0)
+        crash_rank = int(os.environ.get(CRASH_RANK_ENV, str(env.world - 1)))
+        try:
+            while self.step < cfg.steps:
+                for a in range(accum):
+                    d, m, x, y = next(it)
+                    x = x.to(env.device, non_blocking=True)
+                    y = y.to(env.device, non_blocking=True)
+                    with grad_sync(self.model, self.mode, sync=a == accum - 1):
+                        pred = self._forward(d, x).float()
+                        loss = loss_fn(pred, y, cfg.loss, self._scale(d))
+                        (loss / accum).backward()
+                    stats[d] += loss.detach().double()
+                    stats[n_d + d] += 1
+                    self.last_micro = m
+                    samples += self.per_rank[d] * env.world
+                    tokens += self.per_rank[d] * env.world * self.tokens_per_sample[d]
+                if cfg.optimizer.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.optimizer.clip)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    all_reduce_sum(stats, env)
+                    sums, counts = stats[:n_d].tolist(), stats[n_d:].tolist()
+                    total = sum(sums) / max(1.0, sum(counts))
+                    now = time.perf_counter()
+                    dt = max(now - t_last, 1e-9)
+                    record = {
+                        "kind": "train", "step": self.step,
+                        "epoch": self.sampler.epoch(self.sampler.state_after(self.last_micro)["cursors"]),
+                        "loss": _finite(total),
+                        "loss_per_dataset": {self.names[i]: _finite(sums[i] / counts[i]) for i in range(n_d) if counts[i]},
+                        "lr": float(lr), "samples_per_s": samples / dt, "tokens_per_s": tokens / dt,
+                        "peak_memory_mb": _peak_memory_mb(env),
+                    }
+                    writer.write(record)
+                    if not math.isfinite(total):
+                        raise PhysvizError(
+                            f"The training loss became {total} at step {self.step}; lower optimizer.lr, keep "
+                            "optimizer.clip on, or use precision fp32 (run stopped; the last checkpoint is kept)."
+                        )
+                    bar.set_postfix(loss=f"{total:.4g}", refresh=False)
+                    stats.zero_()
+                    samples = tokens = 0
+                    t_last = time.perf_counter()
+                if cfg.valid_every and self.step % cfg.valid_every == 0 and self.step < cfg.steps:
+                    rec = self._validate()
+                    if rec is not None:
+                        writer.write(rec)
+                    t_last = time.perf_counter()
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                    self._save()
+                    t_last = time.perf_counter()
+                if crash_at and self.step == crash_at and env.rank == crash_rank:
+                    marker = self.out / f".test_crash_{crash_at}"
+                    if not marker.exists():
+                        marker.write_text(str(os.getpid()))
+                        os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            bar.close()
+            del it
+
+    def _finish(self, writer: MetricsWriter) -> RunResult:
+        cfg, env = self.cfg, self.env
+        rec = self._validate()
+        if rec is not None:
+            writer.write(rec)
+        self._save()
+        final = self.out / "final.safetensors"
+        model_out = None
+        if env.is_main:
+            from physviz.model.checkpoint import save_model
+
+            if self.mode == "fsdp2":
+                from physviz.model.avit import AViT
+
+                model_out = AViT(self.raw.config, registry=self.raw.registry.copy())
+                model_out.load_state_dict(self._last_full)
+            else:
+                model_out = unwrap(self.model)
+            meta = {"trained_steps": self.step, "datasets": self.names, "train_config": cfg.to_dict(),
+                    "added_fields": self.added}
+            prev = dict(getattr(model_out, "metadata", {}) or {})
+            meta["init_from"] = prev.get("path") or prev.get("source") or cfg.model.init_from or ""
+            save_model(model_out, final, metadata=meta)
+            model_out.eval()
+            writer.write({"kind": "done", "step": self.step, "checkpoint": "final.safetensors"})
+        barrier(env)
+        losses = [m["loss"] for m in writer.lines if m.get("kind") == "train"]
+        return RunResult(self.out, final, self.step, losses[-1] if losses else None, self.resumed_from,
+                         list(writer.lines), model_out)

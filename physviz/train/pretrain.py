@@ -1,0 +1,626 @@
+"""The pretraining recipe of the bundled model: corpus, training, held-out evaluation, baselines, model card.
+
+``physviz pretrain --recipe bundled --workdir DIR`` runs the stages in order; each one
+skips what is already on disk, so an interrupted run resumes where it stopped:
+
+1. ``corpus``: the built-in simulators write ``BUNDLED_CORPUS`` (Well splits, stats.yaml),
+   and held-out test sets (other seeds, hence other random parameters; longer
+   trajectories for 30-step rollouts) to ``DIR/eval``.
+2. ``train``: ``physviz.train`` on the corpus with the recipe's config (checkpoints, resume).
+3. ``fno``: one neuraloperator FNO per system with the same total wall-clock budget.
+4. ``evaluate``: one-step and 10/30-step rollout VRMSE on the test sets for the model,
+   persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` and figures.
+5. ``card``: ``MODEL_CARD.md`` from the results.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physviz.errors import ParameterError
+
+RECIPES = Path(__file__).resolve().parents[1] / "model" / "recipes"
+EVAL_SEED = 900_000  # far from the corpus seeds (0 + 1000 * index)
+
+
+@dataclass
+class Recipe:
+    """What the recipe makes: corpus entries, held-out sizes, context, and where the checkpoint goes."""
+
+    name: str
+    train: dict[str, Any]
+    context: int = 4
+    eval_trajectories: int = 8
+    eval_steps: int = 36
+    rollout_steps: tuple[int, ...] = (10, 30)
+    exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()  # restrict to these corpus datasets (tests, quick runs)
+    corpus_scale: float = 1.0  # multiplies the corpus trajectory counts (at least 3 each)
+    fno_seconds: float | None = None  # None: the model's own training time
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, name_or_path: str) -> "Recipe":
+        """A recipe by name (physviz/model/recipes/NAME.yaml) or path."""
+        import yaml
+
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = RECIPES / f"{name_or_path}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in RECIPES.glob("*.yaml"))
+            raise ParameterError(f"Unknown recipe {name_or_path!r}; known recipes: {known}.")
+        data = yaml.safe_load(path.read_text()) or {}
+        known_keys = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known_keys)
+        if unknown:
+            raise ParameterError(f"Recipe {str(path)!r} has unknown key(s) {unknown}; known: {sorted(known_keys)}.")
+        if "rollout_steps" in data:
+            data["rollout_steps"] = tuple(data["rollout_steps"])
+        for key in ("exclude", "only"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def corpus_entries(recipe: Recipe) -> tuple[Any, ...]:
+    """The corpus entries of a recipe (BUNDLED_CORPUS minus the excluded systems)."""
+    from physviz.fields.simulate.corpus import BUNDLED_CORPUS
+
+    return tuple(e for e in BUNDLED_CORPUS if e.system not in recipe.exclude and e.name() not in recipe.exclude
+                 and (not recipe.only or e.name() in recipe.only))
+
+
+def make_corpus(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Path]:
+    """Generate the training corpus and the held-out test sets; return test set name -> file."""
+    from physviz.fields import to_well
+    from physviz.fields.simulate.corpus import BUNDLED_CORPUS, generate_corpus
+    from physviz.fields.simulate.run import simulate
+
+    wanted = {e.name() for e in BUNDLED_CORPUS if not recipe.only or e.name() in recipe.only}
+    generate_corpus(workdir / "corpus", tuple(e for e in BUNDLED_CORPUS if e.name() in wanted),
+                    scale=recipe.corpus_scale, progress=progress)
+    out: dict[str, Path] = {}
+    for i, entry in enumerate(BUNDLED_CORPUS):
+        if entry.name() not in wanted:
+            continue
+        path = workdir / "eval" / f"{entry.name()}.hdf5"
+        if not path.exists():
+            params = {**entry.params, "steps": recipe.eval_steps}
+            ds = simulate(entry.system, recipe.eval_trajectories, seed=EVAL_SEED + 1000 * i, progress=progress, **params)
+            to_well(ds, path, stats=False)
+        out[entry.name()] = path
+    return out
+
+
+def load_eval(path: Path) -> tuple[Any, list[str], list[int], np.ndarray]:
+    """A test set: the Dataset, its fields, periodic flags and the (B, T, C, *S) array."""
+    from physviz.fields import open_fields
+    from physviz.model.evaluate import as_array, fields_of, periodic_flags
+
+    ds = open_fields(path)
+    fields = fields_of(ds)
+    return ds, fields, periodic_flags(ds), as_array(ds, fields)
+
+
+def load_train_array(dataset_dir: Path) -> np.ndarray:
+    """The whole train split of a corpus dataset as (B, T, C, *S) (small enough for memory here)."""
+    from physviz.fields import open_fields
+    from physviz.model.evaluate import as_array, fields_of
+
+    ds = open_fields(dataset_dir, split="train")
+    return as_array(ds, fields_of(ds))
+
+
+def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, progress: bool = True) -> dict[str, Path]:
+    """One FNO per corpus dataset, an equal share of `seconds_total` each; saved under workdir/fno."""
+    from physviz.train.baselines import save_fno, train_fno
+
+    entries = corpus_entries(recipe)
+    share = seconds_total / max(len(entries), 1)
+    out = {}
+    for entry in entries:
+        path = workdir / "fno" / f"{entry.name()}.pt"
+        if not path.exists():
+            data = load_train_array(workdir / "corpus" / entry.name())
+            model = train_fno(data, recipe.context, share, progress=progress)
+            save_fno(model, path)
+        out[entry.name()] = path
+    return out
+
+
+def load_fno(path: Path, data_shape: tuple[int, ...], context: int) -> Any:
+    """A saved FNO baseline for data of shape (B, T, C, *S)."""
+    import torch
+
+    from physviz.train.baselines import FNOBaseline
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    C, n = data_shape[2], len(data_shape) - 3
+    model = FNOBaseline(C, context, n, state["mean"].flatten().numpy(), state["std"].flatten().numpy(),
+                        state["std_delta"].flatten().numpy())
+    missing, unexpected = model.net.load_state_dict(state["net"], strict=False)
+    if [k for k in missing if not k.startswith("_")] or unexpected:
+        raise ParameterError(f"FNO baseline {str(path)!r} does not fit its network (missing {missing[:4]}, unexpected {unexpected[:4]}).")
+    model.steps, model.seconds = int(state["steps"]), float(state["seconds"])
+    return model
+
+
+def evaluate_all(recipe: Recipe, workdir: Path, model: Any, fno: dict[str, Path] | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Skill of the model, persistence and the FNO on every held-out test set; spectra after 10 steps."""
+    from tqdm.auto import tqdm
+
+    from physviz.model.evaluate import autoregress, evaluate, model_predictor, persistence
+
+    results: dict[str, Any] = {}
+    spectra: dict[str, Any] = {}
+    max_steps = max(recipe.rollout_steps)
+    paths = sorted((workdir / "eval").glob("*.hdf5"))
+    for path in tqdm(paths, desc="evaluate", disable=not progress):
+        name = path.stem
+        ds, fields, bcs, data = load_eval(path)
+        predictors = {"model": model_predictor(model, fields, bcs), "persistence": persistence}
+        if fno and name in fno and fno[name].exists():
+            predictors["fno"] = load_fno(fno[name], data.shape, recipe.context)
+        row: dict[str, Any] = {"fields": fields, "trajectories": int(data.shape[0]), "frames": int(data.shape[1]),
+                               "resolution": list(data.shape[3:])}
+        for pname, pred in predictors.items():
+            skill = evaluate(pred, data, recipe.context, max_steps, fields)
+            row[pname] = {"one_step": skill.one_step, "per_field_one_step": skill.per_field_one_step,
+                          "curve": [float(v) for v in skill.rollout],
+                          **{f"rollout_{k}": skill.mean_rollout(k) for k in recipe.rollout_steps}}
+        results[name] = row
+        # spectra of the first field after 10 steps, model vs truth (2D: isotropic; 3D: isotropic over x, y, z)
+        k = min(10, data.shape[1] - recipe.context)
+        roll = autoregress(predictors["model"], data[:, :recipe.context], k)
+        spectra[name] = _spectra(roll[:, -1], data[:, recipe.context + k - 1], fields)
+    return {"skill": results, "spectra": spectra}
+
+
+def _spectra(pred: np.ndarray, truth: np.ndarray, fields: list[str]) -> dict[str, Any]:
+    """Isotropic spectra of each field of (B, C, *S) frames, averaged over the batch."""
+    import xarray as xr
+
+    from physviz.analysis import power_spectrum
+
+    dims = ("trajectory", "x", "y", "z")[: pred.ndim - 1]
+    out = {}
+    for c, f in enumerate(fields):
+        sp = power_spectrum(xr.DataArray(pred[:, c], dims=dims, name=f)).mean("trajectory")
+        st = power_spectrum(xr.DataArray(truth[:, c], dims=dims, name=f)).mean("trajectory")
+        out[f] = {"k": [float(v) for v in sp["wavenumber"].values], "pred": [float(v) for v in sp.values],
+                  "truth": [float(v) for v in st.values]}
+    return out
+
+
+def write_results(workdir: Path, results: dict[str, Any]) -> Path:
+    """results.json, atomically."""
+    from physviz.fields.atomic import write_text_atomic
+
+    path = workdir / "results.json"
+    write_text_atomic(path, json.dumps(results, indent=1))
+    return path
+
+
+def floors(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's floors, checked on the skill table."""
+    skill = results["skill"]
+    half = {n: r["model"]["one_step"] <= 0.5 * r["persistence"]["one_step"] for n, r in skill.items()}
+    ten = {n: r["model"]["rollout_10"] < r["persistence"]["rollout_10"] for n, r in skill.items()}
+    fno = {n: r["model"]["rollout_10"] < r["fno"]["rollout_10"] for n, r in skill.items() if "fno" in r}
+    fno_one = {n: r["model"]["one_step"] < r["fno"]["one_step"] for n, r in skill.items() if "fno" in r}
+    return {"one_step_half_of_persistence": half, "rollout10_beats_persistence": ten,
+            "beats_fno_rollout10": fno, "beats_fno_one_step": fno_one,
+            "all_half": all(half.values()), "all_ten": all(ten.values()),
+            "fno_wins": sum(fno.values()), "fno_systems": len(fno)}
+
+
+def plot_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Figures of the card: rollout VRMSE curves and spectra after 10 steps, one panel per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted(results["skill"])
+    cols = 4
+    rows = -(-len(names) // cols)
+    figs = {}
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        row = results["skill"][name]
+        for pname, style in (("model", "-"), ("persistence", "--"), ("fno", ":")):
+            if pname in row:
+                curve = row[pname]["curve"]
+                ax.semilogy(np.arange(1, len(curve) + 1), curve, style, label=pname)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("rollout step")
+        ax.set_ylabel("VRMSE")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    figs["rollout"] = out_dir / "rollout_vrmse.png"
+    fig.savefig(figs["rollout"], dpi=90)
+    plt.close(fig)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        sp = results["spectra"][name]
+        for i, (f, s) in enumerate(sp.items()):
+            k = np.asarray(s["k"])
+            keep = k > 0
+            color = f"C{i}"
+            ax.loglog(k[keep], np.asarray(s["truth"])[keep], "-", color=color, label=f"{f} truth")
+            ax.loglog(k[keep], np.asarray(s["pred"])[keep], "--", color=color, label=f"{f} model")
+        ax.set_title(f"{name}: E(k) after 10 steps", fontsize=9)
+        ax.set_xlabel("k")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    figs["spectra"] = out_dir / "spectra_10_steps.png"
+    fig.savefig(figs["spectra"], dpi=90)
+    plt.close(fig)
+    return figs
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """fn(*args, **kwargs) and its wall-clock seconds."""
+    t0 = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - t0
+
+
+# -- the pipeline -------------------------------------------------------------------
+STAGES = ("corpus", "train", "fno", "evaluate", "bundle", "transfer", "card")
+
+
+def train_config(recipe: Recipe, workdir: Path) -> dict[str, Any]:
+    """The physviz.train config of the recipe, with the corpus datasets and output_dir filled in."""
+    cfg = json.loads(json.dumps(recipe.train))
+    cfg["output_dir"] = str(workdir / "train")
+    cfg["data"] = [{"path": str(workdir / "corpus" / e.name()), "name": e.name()} for e in corpus_entries(recipe)]
+    return cfg
+
+
+def run_training(recipe: Recipe, workdir: Path, overrides: list[str] | None = None) -> Path:
+    """`python -m physviz.train` on the recipe (resumes from its checkpoints); returns final.safetensors."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from physviz.fields.atomic import write_text_atomic
+
+    final = workdir / "train" / "final.safetensors"
+    if final.exists():
+        return final
+    path = workdir / "train.yaml"
+    write_text_atomic(path, yaml.safe_dump(train_config(recipe, workdir), sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path), *(overrides or [])])
+    if proc.returncode != 0 or not final.exists():
+        raise ParameterError(f"Training stopped with exit status {proc.returncode}; see {workdir / 'train'} (rerun to resume).")
+    return final
+
+
+def training_seconds(workdir: Path) -> float:
+    """Wall-clock seconds the training run spent, from its metrics stream (first to last line)."""
+    times = []
+    path = workdir / "train" / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                times.append(float(json.loads(line)["time"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return (max(times) - min(times)) if len(times) > 1 else 0.0
+
+
+def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
+    """Copy the trained model into the package with its recipe and training facts in the metadata."""
+    from physviz.model.checkpoint import load_model, save_model
+    from physviz.model.pretrained import BUNDLED, WEIGHTS
+
+    model = load_model(workdir / "train" / "final.safetensors")
+    steps = 0
+    path = workdir / "train" / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            steps = max(steps, int(json.loads(line).get("step", 0)))
+        except ValueError:
+            continue
+    meta = {"name": f"physviz-{recipe.name}", "recipe": recipe.name, "recipe_train": recipe.train,
+            "corpus": [e.name() for e in corpus_entries(recipe)], "steps": steps,
+            "training_seconds": round(training_seconds(workdir), 1)}
+    return save_model(model, target or WEIGHTS / BUNDLED.get(recipe.name, f"physviz-{recipe.name}.safetensors"), meta)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4f}"
+
+
+def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path: Path, figures: dict[str, str],
+              commands: dict[str, str]) -> str:
+    """MODEL_CARD.md of the bundled model from the measured results."""
+    from physviz.fields.simulate.corpus import BUNDLED_CORPUS
+    from physviz.model.checkpoint import read_model_info
+
+    info = read_model_info(model_path)
+    cfg, meta = info["config"], info.get("metadata", {})
+    n_params = results.get("n_parameters")
+    skill = results["skill"]
+    fl = floors(results)
+    lines = [
+        f"# Model card: physviz-{recipe.name}",
+        "",
+        f"The pretrained transformer bundled inside physviz (`physviz.load_pretrained()`), file "
+        f"`physviz/model/weights/{model_path.name}` ({model_path.stat().st_size / 1e6:.1f} MB), SHA-256 of the weights "
+        f"`{info['hash'][:16]}...`. Every number below was measured by the commands given with it.",
+        "",
+        "## Architecture",
+        "",
+        f"MPP-family space-time transformer (`physviz.model.AViT`): per-sample reversible normalisation, field embedding "
+        f"indexed by the physviz field registry ({cfg['n_states']} slots), hMLP patch stem (patch {cfg['patch_size']}), "
+        f"{cfg['processor_blocks']} blocks of time attention then axial space attention (width {cfg['embed_dim']}, "
+        f"{cfg['num_heads']} heads), field-specific hMLP decoder; 2D and 3D in one model"
+        f"{', delta prediction' if cfg.get('delta_prediction') else ''}{', patch jittering in training' if cfg.get('jitter') else ''}; "
+        f"{cfg['context_frames']} context frames. {n_params:,} parameters." if n_params else "",
+        "",
+        "## Data",
+        "",
+        "Generated by the built-in simulators (`physviz.fields.simulate`), `BUNDLED_CORPUS`:",
+        "",
+        "| dataset | system | parameters | trajectories (train/valid/test split 0.8/0.1/0.1) | resolution | frames |",
+        "|---|---|---|---|---|---|",
+    ]
+    used = {e.name() for e in corpus_entries(recipe)}
+    for e in BUNDLED_CORPUS:
+        p = {k: v for k, v in e.params.items() if k not in ("resolution", "steps")}
+        res = e.params.get("resolution")
+        dims = 3 if e.system.endswith("3d") else 2
+        mark = "" if e.name() in used else " (not used)"
+        lines.append(f"| {e.name()}{mark} | {e.system} | {p} | {e.trajectories} | {res}^{dims} | {e.params.get('steps')} |")
+    lines += [
+        "",
+        f"Held-out test sets: {recipe.eval_trajectories} trajectories per dataset with other seeds (so other random "
+        f"initial conditions and random parameters), {recipe.eval_steps} frames each.",
+        "",
+        "## Training",
+        "",
+        f"`physviz.train`, single process on this machine's CPU, {meta.get('steps', '?')} optimiser steps, "
+        f"{meta.get('training_seconds', 0) / 60:.0f} min wall clock. Settings: `{json.dumps(recipe.train)}`.",
+        "",
+        f"Reproduce: `{commands['pretrain']}`.",
+        "",
+        "## Measured skill on held-out trajectories",
+        "",
+        f"VRMSE (The Well's definition; 1 = as good as predicting the mean), averaged over fields and trajectories. "
+        f"One-step: every window of the test trajectories. Rollouts: from frame {recipe.context}, fed back "
+        f"autoregressively, mean over the first 10 / 30 steps. Persistence copies the last frame. The FNO baseline "
+        f"(neuraloperator's FNO, one per system, time folded into channels) trained on the same data for the same "
+        f"total wall clock ({results.get('fno_seconds', 0) / 60:.0f} min, split evenly over systems).",
+        "",
+        "| dataset | one-step: model | persistence | FNO | 10-step: model | persistence | FNO | 30-step: model | persistence | FNO |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in sorted(skill):
+        r = skill[name]
+        cells = []
+        for key in ("one_step", "rollout_10", "rollout_30"):
+            for p in ("model", "persistence", "fno"):
+                cells.append(_fmt(r.get(p, {}).get(key)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Reproduce: `{commands['evaluate']}`.",
+        "",
+        "### Floors",
+        "",
+        f"- One-step VRMSE at most half of persistence's on every system: **{'holds' if fl['all_half'] else 'does not hold'}**"
+        + ("" if fl["all_half"] else f" (fails on {sorted(k for k, v in fl['one_step_half_of_persistence'].items() if not v)})") + ".",
+        f"- 10-step rollout better than persistence on every system: **{'holds' if fl['all_ten'] else 'does not hold'}**"
+        + ("" if fl["all_ten"] else f" (fails on {sorted(k for k, v in fl['rollout10_beats_persistence'].items() if not v)})") + ".",
+        f"- Better than the FNO baseline (10-step rollout) on at least three systems: **{'holds' if fl['fno_wins'] >= 3 else 'does not hold'}** "
+        f"({fl['fno_wins']} of {fl['fno_systems']}).",
+        "",
+        f"![rollout VRMSE]({figures['rollout']})",
+        "",
+        "## Spectra after 10 steps",
+        "",
+        "Isotropic power spectrum of each field after a 10-step rollout, model (dashed) against the truth (solid), mean over the test trajectories.",
+        "",
+        f"![spectra]({figures['spectra']})",
+        "",
+    ]
+    transfer = results.get("transfer")
+    lines += ["## Transfer to compressible flow", ""]
+    if transfer:
+        lines += transfer_section(transfer, figures)
+    else:
+        lines += ["Not measured yet: the transfer experiment (a second model pretrained without the compressible-flow "
+                  "data, fine-tuned on 25-200 low- and high-Mach trajectories against the same architecture from scratch) "
+                  f"is `{commands['transfer']}`; it has not been run for this checkpoint.", ""]
+    return "\n".join(lines)
+
+
+def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[str]:
+    """The card's transfer table."""
+    lines = ["| task | trajectories | pretrained T+1 | scratch T+1 | pretrained 5-step | scratch 5-step |", "|---|---|---|---|---|---|"]
+    for task, rows in transfer["results"].items():
+        for n, r in sorted(rows.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
+                         f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |")
+    lines += ["", transfer.get("note", ""), ""]
+    if "transfer" in figures:
+        lines += [f"![transfer]({figures['transfer']})", ""]
+    return lines
+
+
+def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, ...] = STAGES, *,
+                 card: Path = Path("MODEL_CARD.md"), bundle_to: Path | None = None, fno_seconds: float | None = None,
+                 overrides: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
+    from physviz.model.checkpoint import load_model
+    from physviz.model.pretrained import BUNDLED, WEIGHTS
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_path = bundle_to or WEIGHTS / BUNDLED.get(recipe.name, f"physviz-{recipe.name}.safetensors")
+    results: dict[str, Any] = {}
+    if (workdir / "results.json").exists():
+        results = json.loads((workdir / "results.json").read_text())
+    if "corpus" in stages:
+        make_corpus(recipe, workdir, progress)
+    if "train" in stages:
+        run_training(recipe, workdir, overrides)
+    budget = fno_seconds or recipe.fno_seconds or training_seconds(workdir)
+    fno: dict[str, Path] = {}
+    if "fno" in stages:
+        fno = train_fno_baselines(recipe, workdir, budget, progress)
+    elif (workdir / "fno").is_dir():
+        fno = {p.stem: p for p in (workdir / "fno").glob("*.pt")}
+    if "bundle" in stages:
+        bundle(recipe, workdir, model_path)
+    if "evaluate" in stages:
+        model = load_model(model_path if model_path.exists() else workdir / "train" / "final.safetensors")
+        results.update(evaluate_all(recipe, workdir, model, fno, progress))
+        results["n_parameters"] = sum(p.numel() for p in model.parameters())
+        results["fno_seconds"] = budget
+        write_results(workdir, results)
+    if "transfer" in stages:
+        results["transfer"] = run_transfer(recipe, workdir, progress)
+        write_results(workdir, results)
+    if "card" in stages:
+        card = Path(card)
+        fig_dir = card.parent / "docs" / "model_card"
+        figs = plot_figures(results, fig_dir)
+        if results.get("transfer"):
+            figs["transfer"] = plot_transfer(results["transfer"], fig_dir)
+        rel = {k: str(v.relative_to(card.parent)) for k, v in figs.items()}
+        commands = {
+            "pretrain": f"physviz pretrain --recipe {recipe.name} --workdir WORKDIR",
+            "evaluate": f"physviz pretrain --recipe {recipe.name} --workdir WORKDIR --stages evaluate,card",
+            "transfer": f"physviz pretrain --recipe {recipe.name}_transfer --workdir WORKDIR",
+        }
+        from physviz.fields.atomic import write_text_atomic
+
+        write_text_atomic(card, card_text(recipe, workdir, results, model_path, rel, commands))
+    return results
+
+
+# -- transfer (MPP's experiment) ---------------------------------------------------------
+def _transfer_data(recipe: Recipe, workdir: Path, progress: bool) -> dict[str, dict[str, Any]]:
+    """Per task: a pool of max(sizes) trajectories written as nested subsets, and a test set."""
+    from physviz.fields import to_well
+    from physviz.fields.simulate.run import simulate
+
+    ex = recipe.extra
+    sizes = sorted(int(n) for n in ex["sizes"])
+    out: dict[str, dict[str, Any]] = {}
+    for t, (task, spec) in enumerate(sorted(ex["tasks"].items())):
+        spec = dict(spec)
+        system = spec.pop("system")
+        root = workdir / "transfer" / task
+        paths = {n: root / f"n{n}" for n in sizes}
+        test = root / "test.hdf5"
+        if not all((p / "stats.yaml").exists() for p in paths.values()) or not test.exists():
+            pool = simulate(system, sizes[-1], seed=700_000 + 1000 * t, progress=progress, **spec)
+            for n, p in paths.items():
+                to_well(pool.isel(trajectory=slice(0, n)), p / "data" / "train" / f"{task}_{n}.hdf5")
+            to_well(simulate(system, int(ex.get("test_trajectories", 16)), seed=800_000 + 1000 * t, progress=progress,
+                             **spec), test, stats=False)
+        out[task] = {"train": paths, "test": test}
+    return out
+
+
+def _run_train(cfg: dict[str, Any], out: Path) -> Path:
+    """physviz.train in a subprocess (resumable); returns final.safetensors."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from physviz.fields.atomic import write_text_atomic
+
+    final = out / "final.safetensors"
+    if final.exists():
+        return final
+    out.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f"{out.name}.yaml"
+    write_text_atomic(path, yaml.safe_dump({**cfg, "output_dir": str(out)}, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path), "progress=false"])
+    if proc.returncode != 0 or not final.exists():
+        raise ParameterError(f"Training in {out} stopped with exit status {proc.returncode} (rerun to resume).")
+    return final
+
+
+def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Any]:
+    """Pretrain without the excluded systems, then fine-tune vs scratch per task and size; evaluate one-step and k-step."""
+    from physviz.model.checkpoint import load_model
+    from physviz.model.evaluate import evaluate, model_predictor
+
+    ex = recipe.extra
+    data = _transfer_data(recipe, workdir, progress)
+    pre = _run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
+    k = int(ex.get("rollout", 5))
+    results: dict[str, Any] = {}
+    base = json.loads(json.dumps(recipe.train))
+    for task, d in data.items():
+        ds, fields, bcs, test = load_eval(d["test"])
+        results[task] = {}
+        for n, path in sorted(d["train"].items()):
+            row = {}
+            for kind in ("pretrained", "scratch"):
+                cfg = {**base, "data": [{"path": str(path), "name": f"{task}_{n}", "valid_split": None}],
+                       "steps": int(ex.get("finetune_steps", 150)), "checkpoint_every": 0, "valid_every": 0,
+                       "optimizer": {**base.get("optimizer", {}), "lr": float(ex.get("finetune_lr", 5e-4)),
+                                     "warmup_steps": 10}}
+                if kind == "pretrained":
+                    cfg["model"] = {"init_from": str(pre)}
+                final = _run_train(cfg, workdir / "transfer" / task / f"{kind}_n{n}")
+                model = load_model(final)
+                skill = evaluate(model_predictor(model, fields, bcs), test, recipe.context, k, fields)
+                row[kind] = {"one_step": skill.one_step, f"rollout_{k}": skill.mean_rollout(k),
+                             "rollout_5": skill.mean_rollout(5)}
+            results[task][str(n)] = row
+    return {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
+            "finetune_steps": int(ex.get("finetune_steps", 150)),
+            "note": f"Pretrained {recipe.train.get('steps')} steps without {list(recipe.exclude)}; each fine-tune and "
+                    f"each scratch run: {ex.get('finetune_steps', 150)} steps, same settings; test: "
+                    f"{ex.get('test_trajectories', 16)} held-out trajectories per task."}
+
+
+def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
+    """Transfer curves: VRMSE against fine-tuning trajectories, pretrained vs scratch, one-step and 5-step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted(transfer["results"])
+    fig, axes = plt.subplots(1, 2 * len(tasks), figsize=(4 * 2 * len(tasks), 3.2), squeeze=False)
+    i = 0
+    for task in tasks:
+        rows = transfer["results"][task]
+        ns = sorted(int(n) for n in rows)
+        for metric, title in (("one_step", "T+1"), ("rollout_5", "mean over T+5")):
+            ax = axes[0, i]
+            for kind, style in (("pretrained", "o-"), ("scratch", "s--")):
+                ax.loglog(ns, [rows[str(n)][kind][metric] for n in ns], style, label=kind)
+            ax.set_title(f"{task}: {title}", fontsize=9)
+            ax.set_xlabel("fine-tuning trajectories")
+            ax.set_ylabel("VRMSE")
+            ax.legend(fontsize=7)
+            i += 1
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "transfer.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

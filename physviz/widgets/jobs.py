@@ -1,0 +1,352 @@
+"""FineTuneLauncher (a form that builds a `physviz.jobs.JobSpec` and submits it) and JobMonitor (status, live loss
+and validation curves, log tail, cancel, earlier jobs to reattach to).
+
+Training never runs in the kernel: `physviz.jobs` starts it as processes (local, SSH or Slurm) and the
+monitor only polls the job's status, metrics and logs from a periodic callback, reading from byte offsets so
+each poll costs what is new.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import panel as pn
+
+from physviz.errors import OptionError
+from physviz.widgets.base import View
+from physviz.widgets.controls import button
+from physviz.widgets.plots import CurvePanel
+
+LOG_LINES = 200
+TERMINAL = ("completed", "failed", "cancelled")
+STATUS_COLORS = {"pending": "secondary", "running": "primary", "completed": "success", "failed": "danger",
+                 "cancelled": "warning", "unknown": "dark"}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def parse_host(text: str, key_file: str | None = None) -> dict[str, Any]:
+    """'user@host:port' (user and port optional) as an SSH host setting."""
+    user, _, rest = text.rpartition("@")
+    host, _, port = rest.partition(":")
+    if not host:
+        raise OptionError(f"SSH host {text!r} is not user@host:port.")
+    out: dict[str, Any] = {"host": host}
+    if user:
+        out["user"] = user
+    if port:
+        if not port.isdigit():
+            raise OptionError(f"SSH host {text!r} has port {port!r}, which is not a number.")
+        out["port"] = int(port)
+    if key_file:
+        out["key_file"] = key_file
+    return out
+
+
+class FineTuneLauncher(View):
+    """A form for backend, resources, data and training settings that builds a JobSpec and submits it."""
+
+    def __init__(
+        self, data_dir: str | None = None, base_config: dict[str, Any] | str | None = None, checkpoint: str | None = None,
+        store: Any = None, name: str = "finetune", monitor: bool = True, workdir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.base_config = base_config
+        self.job: Any = None
+        w = pn.widgets
+        self.name_input = w.TextInput(label="job name", value=name, width=200)
+        self.backend = w.RadioButtonGroup(label="backend", options=["local", "ssh", "slurm"], value="local", width=220)
+        self.data_dir = w.TextInput(label="data (Well dataset folder)", value=str(data_dir or ""), width=420)
+        self.fields = w.TextInput(label="fields (comma-separated, empty: all)", value="", width=420)
+        self.checkpoint = w.TextInput(label="start from checkpoint ('bundled', a .safetensors or MPP file; empty: from scratch)", value=checkpoint or "", width=420)
+        self.steps = w.IntInput(label="steps", value=200, start=1, width=100)
+        self.lr = w.FloatInput(label="learning rate", value=1e-4, start=0, step=1e-5, width=120)
+        self.tokens = w.IntInput(label="tokens per batch", value=4096, start=1, width=120)
+        self.valid_every = w.IntInput(label="validate every (steps, 0: never)", value=50, start=0, width=160)
+        self.nodes = w.IntInput(label="nodes", value=1, start=1, width=80)
+        self.procs = w.IntInput(label="processes per node (0: one per GPU)", value=1, start=0, width=160)
+        self.gpus = w.IntInput(label="GPUs per node", value=0, start=0, width=100)
+        self.time_limit = w.TextInput(label="time limit (min or HH:MM:SS)", value="", width=160)
+        self.partition = w.TextInput(label="partition", value="", width=120)
+        self.account = w.TextInput(label="account", value="", width=120)
+        self.mem = w.TextInput(label="memory per node (e.g. 16G)", value="", width=140)
+        self.hosts = w.TextAreaInput(label="SSH hosts, one per line: user@host:port", value="", width=420, height=70)
+        self.key_file = w.TextInput(label="SSH key file (a path; never the key)", value="", width=300)
+        self.shared_fs = w.Checkbox(label="hosts share this file system", value=False)
+        self.login = w.TextInput(label="Slurm login node (user@host:port; empty: sbatch here)", value="", width=420)
+        self.venv = w.TextInput(label="virtual environment on the hosts (optional)", value="", width=300)
+        self.workdir = w.TextInput(label="folder for job folders on the hosts (optional)", value=str(workdir or ""), width=300)
+        self.prologue = w.TextAreaInput(label="prologue lines (e.g. module load cuda)", value="", width=420, height=60)
+        self.overrides = w.TextAreaInput(label="more settings, one key.sub=value per line", value="", width=420, height=60)
+        self.submit_button = button("Submit", "primary", width=120)
+        self.preview_button = button("Preview spec", "default", width=120)
+        self.preview = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.submit_button.on_click(lambda e: self.submit())
+        self.preview_button.on_click(lambda e: self._preview())
+        self.ssh_box = pn.Column(self.hosts, pn.Row(self.key_file, self.shared_fs), visible=False)
+        self.slurm_box = pn.Column(self.login, pn.Row(self.partition, self.account), visible=False)
+        self.backend.param.watch(self._on_backend, "value")
+        self.monitor = JobMonitor(store=store) if monitor else None
+        form = pn.Column(
+            pn.Row(self.name_input, self.backend),
+            self.data_dir, self.fields, self.checkpoint,
+            pn.Row(self.steps, self.lr, self.tokens, self.valid_every),
+            pn.Row(self.nodes, self.procs, self.gpus),
+            pn.Row(self.time_limit, self.mem),
+            self.ssh_box, self.slurm_box,
+            pn.Row(self.venv, self.workdir), self.prologue, self.overrides,
+            pn.Row(self.submit_button, self.preview_button),
+            self.preview,
+        )
+        rows: list[Any] = [self.alert, pn.pane.Markdown("### Fine-tune"), form]
+        if self.monitor is not None:
+            rows.append(self.monitor)
+        self._layout = pn.Column(*rows, name="FineTuneLauncher")
+
+    def _on_backend(self, event: Any) -> None:
+        self.ssh_box.visible = event.new == "ssh"
+        self.slurm_box.visible = event.new == "slurm"
+
+    # -- form -> spec ---------------------------------------------------------------------------
+    def build_spec(self) -> Any:
+        """The JobSpec the form describes (validated); raises a PhysvizError naming the bad setting."""
+        from physviz.jobs import JobSpec
+
+        backend = self.backend.value
+        overrides = _lines(self.overrides.value)
+        fields = [f.strip() for f in self.fields.value.split(",") if f.strip()]
+        data_dir = self.data_dir.value.strip()
+        if self.base_config is not None:
+            train_config: Any = self.base_config
+            overrides = [f"steps={int(self.steps.value)}", f"optimizer.lr={float(self.lr.value)!r}",
+                         f"batch.tokens={int(self.tokens.value)}", f"valid_every={int(self.valid_every.value)}", *overrides]
+        else:
+            if not data_dir:
+                raise OptionError("Give the data: the folder of a Well dataset (DIR/data/train/*.hdf5).")
+            from physviz.train import example_config
+
+            train_config = example_config(
+                data_dir, "output", steps=int(self.steps.value), fields=fields or None, tokens=int(self.tokens.value),
+                valid_every=int(self.valid_every.value),
+            )
+            train_config["optimizer"]["lr"] = float(self.lr.value)
+        resources: dict[str, Any] = {
+            "nodes": int(self.nodes.value), "procs_per_node": int(self.procs.value), "gpus_per_node": int(self.gpus.value),
+        }
+        limit = self.time_limit.value.strip()
+        if limit:
+            resources["time_limit"] = int(limit) if limit.isdigit() else limit
+        for key, widget in (("partition", self.partition), ("account", self.account), ("mem", self.mem)):
+            if widget.value.strip() and (backend == "slurm" or key == "mem"):
+                resources[key] = widget.value.strip()
+        environment: dict[str, Any] = {"prologue": _lines(self.prologue.value)}
+        for key, widget in (("venv", self.venv), ("workdir", self.workdir)):
+            if widget.value.strip():
+                environment[key] = widget.value.strip()
+        spec: dict[str, Any] = {
+            "name": self.name_input.value.strip(), "backend": backend, "train_config": train_config,
+            "overrides": overrides, "data": [data_dir] if data_dir else [],
+            "checkpoint": self.checkpoint.value.strip() or None, "resources": resources, "environment": environment,
+        }
+        key = self.key_file.value.strip() or None
+        if backend == "ssh":
+            spec["ssh"] = {"hosts": [parse_host(h, key) for h in _lines(self.hosts.value)],
+                           "shared_fs": bool(self.shared_fs.value)}
+        if backend == "slurm" and self.login.value.strip():
+            spec["slurm"] = {"login": parse_host(self.login.value.strip(), key)}
+        return JobSpec.from_dict(spec).validate()
+
+    def _preview(self) -> None:
+        try:
+            self.preview.object = f"```yaml\n{self.build_spec().to_yaml()}```"
+            self._clear_error()
+        except Exception as exc:
+            self._fail(exc)
+
+    def submit(self) -> Any:
+        """Submit the form's job (the backend starts processes; nothing trains here) and watch it."""
+        try:
+            import physviz.jobs
+
+            spec = self.build_spec()
+            self.job = physviz.jobs.submit(spec, store=self.store)
+            self._clear_error()
+            self.preview.object = f"submitted **{self.job.name}** as `{self.job.id}` ({self.job.backend})"
+            if self.monitor is not None:
+                self.monitor.attach(self.job)
+                self.monitor.start()
+            return self.job
+        except Exception as exc:
+            self._fail(exc)
+            return None
+
+
+class JobMonitor(View):
+    """Status, live loss and validation curves, log tail and cancel for one job; earlier jobs to reattach to."""
+
+    def __init__(self, job: Any = None, store: Any = None, period_ms: int = 2000, rank: int = 0) -> None:
+        super().__init__()
+        self.store = store
+        self.period_ms = period_ms
+        self.job: Any = None
+        self._callback: Any = None
+        self._reset_offsets()
+        self.jobs = pn.widgets.Select(label="jobs", options={}, width=420)
+        self.refresh_button = button("Refresh list", "default", width=110)
+        self.cancel_button = button("Cancel job", "danger", width=110, disabled=True)
+        self.rank = pn.widgets.IntInput(label="log of rank", value=rank, start=0, width=90)
+        self.status = pn.pane.Markdown("no job attached", margin=(0, 10))
+        self.loss = CurvePanel(["train loss", "valid loss"], "step", "loss", "loss", logy=True, width=420, height=220)
+        self.valid = CurvePanel(["valid VRMSE (mean)"], "step", "VRMSE", "validation VRMSE", logy=True, width=420,
+                                height=220, colors=["#2ca02c"])
+        self.log = pn.widgets.TextAreaInput(label="log tail", value="", disabled=True, width=860, height=200)
+        self.refresh_button.on_click(lambda e: self.refresh_jobs())
+        self.cancel_button.on_click(lambda e: self.cancel())
+        self.jobs.param.watch(self._on_select, "value")
+        self.rank.param.watch(lambda e: self._reset_log(), "value")
+        self._layout = pn.Column(
+            self.alert, pn.pane.Markdown("### Jobs"),
+            pn.Row(self.jobs, self.refresh_button, self.cancel_button, self.rank),
+            self.status, pn.Row(pn.pane.Bokeh(self.loss.figure), pn.pane.Bokeh(self.valid.figure)), self.log,
+            name="JobMonitor",
+        )
+        try:
+            self.refresh_jobs()
+            if job is not None:
+                self.attach(job)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _reset_offsets(self) -> None:
+        self._metrics_offset = 0
+        self._log_offset = 0
+        self._log_lines: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.state = "unknown"
+
+    def _reset_log(self) -> None:
+        self._log_offset = 0
+        self._log_lines = []
+        self.poll()
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def refresh_jobs(self) -> None:
+        """List the store's jobs, newest first, to reattach to."""
+        import physviz.jobs
+
+        jobs = list(reversed(physviz.jobs.list(store=self.store)))
+        options = {f"{j.name} · {j.id} · {j.backend} · {j.record.get('status', '?')}": j.id for j in jobs}
+        current = self.job.id if self.job is not None else None
+        self._listing = True
+        try:
+            self.jobs.options = options
+            if current in options.values():
+                self.jobs.value = current
+        finally:
+            self._listing = False
+
+    def _on_select(self, event: Any) -> None:
+        if getattr(self, "_listing", False) or not event.new or (self.job is not None and self.job.id == event.new):
+            return
+        import physviz.jobs
+
+        try:
+            self.attach(physviz.jobs.get(event.new, store=self.store))
+            self.start()
+        except Exception as exc:
+            self._fail(exc)
+
+    def attach(self, job: Any) -> None:
+        """Watch `job` (a Job or its id) from the beginning of its metrics and log."""
+        import physviz.jobs
+
+        if isinstance(job, str):
+            job = physviz.jobs.get(job, store=self.store)
+        self.job = job
+        self._reset_offsets()
+        for panel, names in ((self.loss, ("train loss", "valid loss")), (self.valid, ("valid VRMSE (mean)",))):
+            for name in names:
+                panel.set(name, np.array([]), np.array([]))
+        self.log.value = ""
+        self.refresh_jobs()
+        self.poll()
+
+    # -- polling --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Poll every `period_ms` from the event loop (each poll only reads what is new)."""
+        if self._callback is None and self.job is not None and self.state not in TERMINAL:
+            self._callback = pn.state.add_periodic_callback(self.poll, period=self.period_ms)
+
+    def stop(self) -> None:
+        """Stop polling."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def poll(self) -> str:
+        """Ask the job's status and read its new metrics and log lines; returns the status."""
+        if self.job is None:
+            return "unknown"
+        try:
+            job = self.job
+            self.state = job.status()
+            rows, self._metrics_offset = job.metrics(self._metrics_offset)
+            self._add_rows(rows)
+            text, self._log_offset = job.logs(self._log_offset, rank=int(self.rank.value))
+            if text:
+                self._log_lines = (self._log_lines + text.splitlines())[-LOG_LINES:]
+                self.log.value = "\n".join(self._log_lines)
+            self._show_status()
+            self.cancel_button.disabled = self.state in TERMINAL
+            if self.state in TERMINAL:
+                self.stop()
+                self.refresh_jobs()
+            if self.error:
+                self._clear_error()
+        except Exception as exc:
+            self._fail(exc)
+        return self.state
+
+    def _add_rows(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.rows.append(row)
+            kind, step = row.get("kind"), row.get("step")
+            if step is None:
+                continue
+            if kind == "train" and row.get("loss") is not None:
+                self.loss.append("train loss", step, row["loss"])
+            elif kind == "valid":
+                if row.get("loss") is not None:
+                    self.loss.append("valid loss", step, row["loss"])
+                v = row.get("vrmse") or {}
+                values = [float(x) for x in (v.values() if isinstance(v, dict) else [v]) if x is not None]
+                if values:
+                    self.valid.append("valid VRMSE (mean)", step, float(np.mean(values)))
+
+    def _show_status(self) -> None:
+        job = self.job
+        last = next((r for r in reversed(self.rows) if r.get("kind") == "train"), None)
+        done = next((r for r in reversed(self.rows) if r.get("kind") == "done"), None)
+        parts = [f"**{job.name}** `{job.id}` · {job.backend} · **{self.state}**"]
+        if last is not None:
+            parts.append(f"step {last.get('step')} · loss {last.get('loss', float('nan')):.4g} · "
+                         f"{last.get('samples_per_s', 0):.3g} samples/s")
+        if done is not None:
+            parts.append(f"checkpoint: `{Path(job.output_dir) / str(done.get('checkpoint', ''))}`")
+        elif job.output_dir:
+            parts.append(f"output: `{job.output_dir}`")
+        self.status.object = " · ".join(parts)
+
+    def cancel(self) -> None:
+        """Cancel the attached job on every host."""
+        if self.job is None:
+            return
+        try:
+            self.job.cancel()
+        except Exception as exc:
+            self._fail(exc)
+        self.poll()

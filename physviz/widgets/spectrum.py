@@ -1,0 +1,274 @@
+"""SpectrumComparer: E(k) of truth and prediction at the scrubbed time, their ratio, a wavenumber-time error map
+and The Well's binned spectral errors over time.
+
+Per frame it takes one FFT of the truth and one of the prediction and bins them twice: on the isotropic shells
+of `physviz.analysis.power_spectrum` (physical k) and on The Well's three log bins of
+`physviz.analysis.binned_spectral_nmse` (FFT of the residual = difference of the two FFTs). The per-frame
+numbers are kept (a few hundred floats a frame), never the frames.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import panel as pn
+import xarray as xr
+
+from physviz.analysis.error_metrics import EPS, well_spectral_edges
+from physviz.analysis.fourier import Binning, binning
+from physviz.analysis.inputs import spacing
+from physviz.errors import SchemaError
+from physviz.widgets import frames as fr
+from physviz.widgets.base import View
+from physviz.widgets.controls import field_select, time_player, trajectory_slider
+from physviz.widgets.plots import ERROR_CMAP, CurvePanel, ImagePanel
+
+
+def _bin(power: np.ndarray, b: Binning) -> np.ndarray:
+    """Sum of a weighted rfftn power grid over each bin."""
+    return np.bincount(b.index, weights=power.ravel(), minlength=b.n_bins + 1)[: b.n_bins]
+
+
+class FrameSpectra:
+    """Shell spectra of truth and prediction and The Well's binned spectral MSE/NMSE of one frame, from two FFTs."""
+
+    def __init__(self, da: xr.DataArray, spatial: list[str]) -> None:
+        shape = tuple(da.sizes[d] for d in spatial)
+        self.spatial, self.shape = spatial, shape
+        self.shells = binning(shape, tuple(n * spacing(da, d) for n, d in zip(shape, spatial)))
+        self.well = binning(shape, tuple(float(n) for n in shape), well_spectral_edges(shape))
+        self.total = float(np.prod(shape)) ** 2
+        self.k = self.shells.centre
+        self.well_edges = list(zip(self.well.lower, self.well.upper))
+
+    def __call__(self, truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(E_truth, E_pred) over shells, (binned spectral MSE, NMSE) over The Well's bins."""
+        axes = tuple(range(truth.ndim))
+        ft = np.fft.rfftn(truth.astype(np.float64, copy=False), axes=axes)
+        fp = np.fft.rfftn(pred.astype(np.float64, copy=False), axes=axes)
+        w = self.shells.weight
+        pt = (ft.real**2 + ft.imag**2) * w
+        pp = (fp.real**2 + fp.imag**2) * w
+        fp -= ft
+        pr = (fp.real**2 + fp.imag**2) * w
+        e_t, e_p = _bin(pt, self.shells) / self.total, _bin(pp, self.shells) / self.total
+        mse = _bin(pr, self.well) / self.total
+        nmse = mse / (_bin(pt, self.well) / self.total + EPS)
+        return e_t, e_p, mse, nmse
+
+
+class SpectrumComparer(View):
+    """Spectra of truth and prediction linked to a time player (its own, or a RolloutScrubber's)."""
+
+    def __init__(
+        self, truth: Any = None, prediction: Any = None, field: str | None = None, scrubber: Any = None,
+        width: int = 380, height: int = 240,
+    ) -> None:
+        super().__init__()
+        self._scrubber = scrubber
+        self._width, self._height = width, height
+        self._cache: dict[str, Any] = {}
+        try:
+            if scrubber is not None:
+                if scrubber.error:
+                    raise SchemaError(scrubber.error)
+                self.player, self.field, self.trajectory = scrubber.player, scrubber.field, scrubber.trajectory
+                self._build(controls=False)
+                scrubber.on_change(self._on_scrubber)
+            else:
+                if prediction is None:
+                    raise SchemaError("SpectrumComparer needs a truth and a prediction (or scrubber=...).")
+                self._truth, self._pred, fields = fr.align_rollout(truth, prediction)
+                first = fr.pick_field(fields, field, "the rollout")
+                self.fields = fields
+                self.field = field_select(fields, first)
+                self.trajectory = trajectory_slider(self._truth.sizes.get("trajectory", 1), "trajectory" in self._truth.dims)
+                self.player = time_player(self._truth.sizes["time"])
+                self._build(controls=True)
+                self.player.param.watch(lambda e: self._show(), "value")
+                self.field.param.watch(lambda e: self._reset(), "value")
+                self.trajectory.param.watch(lambda e: self._reset(), "value")
+        except Exception as exc:
+            self._fail(exc)
+
+    # -- data -----------------------------------------------------------------------------------
+    @property
+    def truth(self) -> xr.Dataset:
+        return self._scrubber.truth if self._scrubber is not None else self._truth
+
+    @property
+    def prediction(self) -> xr.Dataset:
+        return self._scrubber.prediction if self._scrubber is not None else self._pred
+
+    @property
+    def n_frames(self) -> int:
+        return self._scrubber.n_frames if self._scrubber is not None else self.truth.sizes["time"]
+
+    def _traj(self) -> int:
+        return int(self.trajectory.value) if "trajectory" in self.truth.dims else 0
+
+    def _times(self) -> np.ndarray:
+        ds = self.truth
+        t = np.asarray(ds["time"].values, np.float64) if "time" in ds.coords else np.arange(ds.sizes["time"], dtype=np.float64)
+        if len(t) > 2 and not np.allclose(np.diff(t), t[1] - t[0], rtol=1e-3):
+            return np.arange(len(t), dtype=np.float64)  # the map needs a uniform axis
+        return t
+
+    def _frame(self, da: xr.DataArray, t: int) -> np.ndarray:
+        index: dict[str, int] = {"time": t}
+        if "trajectory" in da.dims:
+            index["trajectory"] = self._traj()
+        return np.asarray(da.isel(index).values)
+
+    def _state(self) -> dict[str, Any]:
+        """Per-frame spectra of the selected field and trajectory, filled for the frames available."""
+        f = self.field.value
+        key = (f, self._traj(), id(self.prediction), self.truth.sizes["time"])
+        c = self._cache
+        if c.get("key") != key:
+            da = self.truth[f]
+            spatial = fr.spatial_dims(da)
+            calc = FrameSpectra(da, spatial)
+            n, nk = self.truth.sizes["time"], len(calc.k)
+            c.clear()
+            c.update(key=key, calc=calc, done=0, e_t=np.full((n, nk), np.nan), e_p=np.full((n, nk), np.nan),
+                     mse=np.full((n, 3), np.nan), nmse=np.full((n, 3), np.nan))
+        ready = self.n_frames
+        for t in range(c["done"], ready):
+            e_t, e_p, mse, nmse = c["calc"](self._frame(self.truth[f], t), self._frame(self.prediction[f], t))
+            c["e_t"][t], c["e_p"][t], c["mse"][t], c["nmse"][t] = e_t, e_p, mse, nmse
+        c["done"] = max(c["done"], ready)
+        return c
+
+    def spectra(self, t: int | None = None) -> dict[str, np.ndarray]:
+        """k (shell centres, k > 0), E_truth, E_prediction at frame t, and the binned errors there."""
+        c = self._state()
+        t = int(self.player.value) if t is None else t
+        sel = c["calc"].k > 0
+        return {"k": c["calc"].k[sel], "truth": c["e_t"][t][sel], "prediction": c["e_p"][t][sel],
+                "binned_mse": c["mse"][t], "binned_nmse": c["nmse"][t]}
+
+    def error_map(self) -> np.ndarray:
+        """log10(E_prediction / E_truth) over (k > 0, time), NaN where a frame is not there yet."""
+        c = self._state()
+        sel = c["calc"].k > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.log10(c["e_p"][:, sel] / c["e_t"][:, sel])
+        r[~np.isfinite(r)] = np.nan
+        return r.T
+
+    # -- plots ----------------------------------------------------------------------------------
+    def _build(self, controls: bool) -> None:
+        c = self._state()
+        k = c["calc"].k[c["calc"].k > 0]
+        w, h = self._width, self._height
+        self.curves = CurvePanel(["truth", "prediction"], "k", "E(k)", "power spectrum", logx=True, logy=True,
+                                 width=w, height=h, dashes=["solid", "dashed"])
+        self.ratio = CurvePanel(["ratio"], "k", "E_pred / E_truth", "spectral ratio", logx=True, logy=True,
+                                width=w, height=h, hline=1.0, colors=["#9467bd"])
+        times = self._times()
+        dt = times[1] - times[0] if len(times) > 1 else 1.0
+        dk = k[1] - k[0] if len(k) > 1 else 1.0
+        emap = self._map_image()
+        self._map_lim = self._limit(emap)
+        self.map = ImagePanel(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2),
+                              (-self._map_lim, self._map_lim), "log10 E_pred/E_truth", ("time", "k"), "log10 ratio",
+                              ERROR_CMAP, w)
+        self.map.figure.frame_height = h
+        from bokeh.models import Span
+
+        self.map_cursor = Span(location=float(times[0]), dimension="height", line_color="#888888", line_dash="dashed", line_width=2)
+        self.map.figure.add_layout(self.map_cursor)
+        names = [f"bin {i}: k in [{lo:.3g}, {hi:.3g})" for i, (lo, hi) in enumerate(c["calc"].well_edges)]
+        self._bin_names = names
+        self.binned = CurvePanel(names, "time", "binned spectral NMSE", "The Well's binned spectral NMSE", logy=True,
+                                 width=w, height=h, cursor=float(times[0]), colors=["#1f77b4", "#2ca02c", "#d62728"])
+        self.table = pn.pane.Markdown("", margin=(0, 10))
+        self._refresh_time_series()
+        self._show()
+        rows: list[Any] = [self.alert]
+        if controls:
+            rows += [pn.Row(self.field, self.trajectory), self.player]
+        rows += [
+            pn.Row(pn.pane.Bokeh(self.curves.figure), pn.pane.Bokeh(self.ratio.figure)),
+            pn.Row(pn.pane.Bokeh(self.map.figure), pn.pane.Bokeh(self.binned.figure)),
+            self.table,
+        ]
+        self._layout = pn.Column(*rows, name="SpectrumComparer")
+
+    @staticmethod
+    def _limit(emap: np.ndarray) -> float:
+        """Symmetric color range of the log ratio map, at most 3 decades (roundoff-level shells saturate)."""
+        return min(fr.symmetric_limit(emap, 99.0), 3.0) if np.isfinite(emap).any() else 1.0
+
+    def _map_image(self) -> np.ndarray:
+        return np.ascontiguousarray(self.error_map(), dtype=np.float32)
+
+    def _refresh_time_series(self) -> None:
+        """The map and the binned-error curves over all frames available."""
+        c = self._state()
+        emap = self._map_image()
+        self.map.update(emap)
+        n = c["done"]
+        times = self._times()
+        for i, name in enumerate(self._bin_names):
+            y = c["nmse"][:n, i].copy()
+            y[~(y > 0)] = np.nan
+            self.binned.set(name, times[:n], y)
+
+    def _show(self) -> None:
+        """Move to the player's frame: new E(k) curves, ratio, cursors, table (no plot is rebuilt)."""
+        try:
+            t = int(self.player.value)
+            if t >= self.n_frames:
+                return
+            s = self.spectra(t)
+            k = s["k"]
+            e_t = np.where(s["truth"] > 0, s["truth"], np.nan)
+            e_p = np.where(s["prediction"] > 0, s["prediction"], np.nan)
+            self.curves.set("truth", k, e_t)
+            self.curves.set("prediction", k, e_p)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.ratio.set("ratio", k, e_p / e_t)
+            x = float(self._times()[t])
+            self.map_cursor.location = x
+            self.binned.move_cursor(x)
+            rows = ["| Well bin | k range (rad/cell) | spectral MSE | spectral NMSE |", "|---|---|---|---|"]
+            for i, (lo, hi) in enumerate(self._state()["calc"].well_edges):
+                rows.append(f"| {i} | {lo:.3g} - {hi:.3g} | {s['binned_mse'][i]:.4g} | {s['binned_nmse'][i]:.4g} |")
+            self.table.object = "\n".join(rows)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _reset(self) -> None:
+        """A new field, trajectory or rollout: recompute what is available and redraw the time series."""
+        try:
+            c = self._state()
+            k = c["calc"].k[c["calc"].k > 0]
+            times = self._times()
+            emap = self._map_image()
+            dt = times[1] - times[0] if len(times) > 1 else 1.0
+            dk = k[1] - k[0] if len(k) > 1 else 1.0
+            self.map.reshape(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2), ("time", "k"))
+            self.map.figure.frame_height = self._height
+            self._map_lim = self._limit(emap)
+            self.map.set_clim((-self._map_lim, self._map_lim))
+            self._refresh_time_series()
+            self._show()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _on_scrubber(self, kind: str, value: int) -> None:
+        if kind == "time":
+            self._show()
+        elif kind == "reset":
+            self._reset()
+        elif kind == "arrived":
+            self._refresh_time_series()
+            emap = self.error_map()
+            if np.isfinite(emap).any():
+                lim = max(self._map_lim, self._limit(emap))
+                if lim != self._map_lim:
+                    self._map_lim = lim
+                    self.map.set_clim((-lim, lim))
+            self._show()

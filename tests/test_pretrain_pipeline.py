@@ -1,0 +1,95 @@
+"""The pretraining recipe end to end on a small corpus, and the skill evaluation it reports."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from physviz.errors import ParameterError
+from physviz.model.evaluate import autoregress, evaluate, persistence, vrmse
+
+
+def test_vrmse_matches_the_analysis_layer() -> None:
+    from physviz.analysis import vrmse as vrmse_xr
+
+    rng = np.random.default_rng(0)
+    pred, truth = rng.normal(size=(3, 2, 16, 16)), rng.normal(size=(3, 2, 16, 16))
+    dims = ("trajectory", "field", "x", "y")
+    ref = vrmse_xr(xr.DataArray(pred, dims=dims), xr.DataArray(truth, dims=dims)).values
+    np.testing.assert_allclose(vrmse(pred, truth, 2), ref, rtol=1e-10)
+
+
+def test_persistence_skill_is_the_error_of_the_last_frame() -> None:
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(2, 8, 1, 8, 8)).astype(np.float32)
+    skill = evaluate(persistence, data, context=3, steps=4)
+    one = np.mean([vrmse(data[:, t - 1], data[:, t], 2).mean() for t in range(3, 8)])
+    assert skill.one_step == pytest.approx(one, rel=1e-6)
+    roll = np.mean([vrmse(data[:, 2], data[:, 3 + s], 2).mean() for s in range(4)])
+    assert skill.mean_rollout(4) == pytest.approx(roll, rel=1e-6)
+    assert np.isnan(skill.mean_rollout(10))
+    # a predictor that feeds back: the rollout of "add one" is last + step
+    out = autoregress(lambda x: x[:, -1] + 1, data[:, :3], 3)
+    np.testing.assert_allclose(out[:, 2], data[:, 2] + 3, rtol=1e-6)
+
+
+def test_fno_baseline_trains_and_predicts() -> None:
+    pytest.importorskip("neuralop")
+    from physviz.train.baselines import FNOConfig, train_fno
+
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(3, 10, 2, 16, 16)).astype(np.float32)
+    model = train_fno(data, 3, seconds=60, config=FNOConfig(hidden_channels=8, modes_2d=4, max_steps=8, batch_size=4))
+    assert model.steps == 8
+    y = model(data[:2, :3])
+    assert y.shape == (2, 2, 16, 16) and np.isfinite(y).all()
+
+
+def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
+    from physviz.train.pretrain import Recipe, corpus_entries
+
+    bundled = Recipe.load("bundled")
+    names = {e.name() for e in corpus_entries(bundled)}
+    assert "gray_scott_3d_spots" in names and "euler_high_mach" in names  # every 2D system and the 3D one
+    transfer = Recipe.load("bundled_transfer")
+    assert not any(e.system == "euler" for e in corpus_entries(transfer))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrain: {}\nlearning_rate: 3\n")
+    with pytest.raises(ParameterError, match="learning_rate"):
+        Recipe.load(str(bad))
+    with pytest.raises(ParameterError, match="Unknown recipe"):
+        Recipe.load("no_such_recipe")
+
+
+@pytest.mark.slow
+def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
+    from physviz.model import load_model
+    from physviz.model.checkpoint import read_model_info
+    from physviz.train.pretrain import Recipe, run_pipeline
+
+    recipe = Recipe.load("bundled")
+    recipe.only = ("navier_stokes_decaying", "fitzhugh_nagumo")
+    recipe.corpus_scale = 0.01
+    recipe.eval_trajectories, recipe.eval_steps, recipe.rollout_steps = 2, 16, (10,)
+    recipe.train = {**recipe.train, "steps": 6, "checkpoint_every": 3, "valid_every": 0, "log_every": 1,
+                    "progress": False, "batch": {"tokens": 512}}
+    work, weights, card = tmp_path / "work", tmp_path / "model.safetensors", tmp_path / "CARD.md"
+    results = run_pipeline(recipe, work, ("corpus", "train", "fno", "bundle", "evaluate", "card"), card=card,
+                           bundle_to=weights, fno_seconds=4, progress=False)
+    assert set(results["skill"]) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
+    for row in results["skill"].values():
+        assert {"model", "persistence", "fno"} <= set(row)
+        assert len(row["model"]["curve"]) == 10 and all(np.isfinite(row["model"]["curve"]))
+    info = read_model_info(weights)
+    assert info["metadata"]["recipe"] == "bundled" and info["metadata"]["steps"] == 6
+    assert load_model(weights).config.n_spatial_dims == 3
+    text = card.read_text()
+    assert "| navier_stokes_decaying |" in text and "Floors" in text and "Transfer" in text
+    for fig in ("docs/model_card/rollout_vrmse.png", "docs/model_card/spectra_10_steps.png"):
+        assert (tmp_path / fig).stat().st_size > 1000
+    assert json.loads((work / "results.json").read_text())["skill"]
+    assert yaml.safe_load((work / "train.yaml").read_text())["steps"] == 6

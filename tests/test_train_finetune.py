@@ -1,0 +1,130 @@
+"""Fine-tuning: new fields get embedding slots and their loss falls; freeze presets train different parameters;
+MPP checkpoints fine-tune on one process; the result opens with physviz.load_model."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import physviz
+from physviz.train import run
+
+REPO = Path(__file__).resolve().parents[1]
+MPP_FIXTURE = REPO.parent / "shared" / "fixtures" / "mpp_small" / "state_dict.pt"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+SMALL = {"embed_dim": 64, "num_heads": 2, "head_dim": 32, "processor_blocks": 2}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model with MPP's 12-slot registry, pretrained briefly on incompressible Navier-Stokes velocities."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ft")
+    physviz.simulate("navier_stokes", 4, resolution=32, steps=12, seed=0, out=root / "ns", progress=False)
+    result = run({
+        "output_dir": str(root / "pre"),
+        "model": {"preset": "tiny", "registry": "mpp", "overrides": {**SMALL, "n_states": 12}},
+        "data": [{"path": str(root / "ns"), "family": "incompNS", "fields": ["velocity_x", "velocity_y"]}],
+        "steps": 10, "optimizer": {"lr": 2e-3}, "progress": False,
+    })
+    assert result.losses()[-1] < result.losses()[0]
+    return result.final_checkpoint
+
+
+@pytest.fixture(scope="module")
+def new_physics() -> object:
+    """FitzHugh-Nagumo fields under names no registry knows, plus a derived third field."""
+    ds = physviz.simulate("fitzhugh_nagumo", 4, resolution=32, steps=16, seed=1, progress=False)
+    ds = ds.rename({"activator": "salinity", "inhibitor": "turbidity"})
+    ds["chlorophyll"] = ds.salinity ** 2
+    return ds
+
+
+def test_new_fields_are_appended_and_their_loss_falls(pretrained: Path, new_physics, tmp_path: Path) -> None:
+    model = physviz.load_model(pretrained)
+    assert model.config.n_states == 12 and len(model.registry) == 10
+    assert not {"salinity", "turbidity", "chlorophyll"} & set(model.registry.names())
+    result = physviz.finetune(model, new_physics, steps=30, lr=3e-3, n_steps_input=3, tokens=1024, progress=False,
+                              output_dir=tmp_path / "ft", valid_ds=new_physics.isel(trajectory=[0]))
+    # two free slots (10, 11) and one more: the embedding and decoder head widened by one
+    assert model.config.n_states == 13 and result.model is model
+    assert [model.registry.lookup(n) for n in ("salinity", "turbidity", "chlorophyll")] == [10, 11, 12]
+    losses = result.losses()
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5]), losses
+    assert result.metrics[-1]["kind"] == "done" and "vrmse" in result.metrics[-2]
+    saved = physviz.load_model(tmp_path / "ft" / "final.safetensors")
+    assert saved.config.n_states == 13 and saved.registry.to_dict() == model.registry.to_dict()
+    assert saved.metadata["added_fields"] == ["chlorophyll", "salinity", "turbidity"]
+    x = torch.from_numpy(np.stack([new_physics[c].values[0, :3] for c in ("salinity", "turbidity", "chlorophyll")], 1))
+    ids = saved.field_ids(["salinity", "turbidity", "chlorophyll"])
+    with torch.no_grad():
+        np.testing.assert_allclose(saved(x[None], ids, [0, 0]).numpy(), model.eval()(x[None], ids, [0, 0]).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def test_freeze_presets_train_different_parameter_sets(pretrained: Path, new_physics) -> None:
+    ds = new_physics.drop_vars("chlorophyll")
+    changed = {}
+    for preset in ("none", "processor", "middle"):
+        model = physviz.load_model(pretrained)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        physviz.finetune(model, ds, steps=2, lr=1e-3, freeze=preset, n_steps_input=2, tokens=512, progress=False,
+                         optimizer={"lr": 1e-3, "weight_decay": 0.0})
+        changed[preset] = _changed(before, model.state_dict())
+    blocks = {k for k in changed["none"] if k.startswith("blocks.")}
+    assert blocks and changed["none"] - blocks
+    assert not {k for k in changed["processor"] if k.startswith("blocks.")}
+    assert {k.split(".")[0] for k in changed["processor"]} == {"space_bag", "embed", "debed"}
+    assert {"space_bag.weight", "debed.out_kernel", "debed.out_bias"} <= changed["middle"]
+    assert changed["middle"] <= {"space_bag.weight", "space_bag.bias", "debed.out_kernel", "debed.out_bias"}
+    assert changed["middle"] < changed["processor"] < changed["none"]
+
+
+@pytest.mark.skipif(not MPP_FIXTURE.is_file(), reason="the MPP fixture is not here")
+def test_cli_finetunes_an_mpp_checkpoint_on_one_process(new_physics, tmp_path: Path) -> None:
+    """The official MPP weights (which MPP's own code can only fine-tune under DDP) on one CPU process."""
+    data = tmp_path / "fn"
+    from physviz.fields.simulate.run import write_splits
+
+    write_splits(new_physics.drop_vars("chlorophyll"), data)
+    cfg = {
+        "output_dir": str(tmp_path / "out"),
+        "model": {"init_from": str(MPP_FIXTURE)},
+        "data": [{"path": str(data), "name": "fn"}],
+        "steps": 4, "n_steps_input": 2, "batch": {"tokens": 64},
+        "finetune": {"freeze": "middle"}, "optimizer": {"lr": 1e-3}, "progress": False,
+    }
+    path = tmp_path / "ft.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path)], capture_output=True, text=True, env=ENV,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "new fields ['salinity', 'turbidity']" in proc.stderr
+    lines = [json.loads(s) for s in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["kind"] == "done"
+    model = physviz.load_model(tmp_path / "out" / "final.safetensors")
+    mpp = physviz.load_model(MPP_FIXTURE)
+    assert model.config.embed_dim == 128 and model.config.n_states == 12 and model.registry.lookup("salinity") == 10
+    moved = [k for k, v in mpp.state_dict().items() if not torch.equal(v, model.state_dict()[k])]
+    assert set(moved) <= {"space_bag.weight", "space_bag.bias", "debed.out_kernel", "debed.out_bias"} and moved
+    assert model.metadata["init_from"].endswith("state_dict.pt")
+
+
+def test_unknown_field_without_append_is_a_config_error(pretrained: Path, new_physics, tmp_path: Path) -> None:
+    from physviz.train.config import TrainConfigError
+
+    model = physviz.load_model(pretrained)
+    with pytest.raises(TrainConfigError, match="salinity.*finetune.append_fields"):
+        physviz.finetune(model, new_physics, steps=1, append_fields=False, progress=False, output_dir=tmp_path / "x")
+    assert not (tmp_path / "x" / "metrics.jsonl").exists()

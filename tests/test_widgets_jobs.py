@@ -1,0 +1,184 @@
+"""FineTuneLauncher and JobMonitor against the real physviz.jobs (local backend, a real training run):
+the form builds the right JobSpec, submitting starts processes, the monitor polls status, metrics and logs,
+cancels, and reattaches to earlier jobs from the store."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from physviz.fields import sample_dataset, to_well  # noqa: E402
+from physviz.jobs import JobSpec  # noqa: E402
+from physviz.widgets import FineTuneLauncher, JobMonitor  # noqa: E402
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "jobs.sqlite"
+    monkeypatch.setenv("PHYSVIZ_JOB_STORE", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def well(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("well") / "tg"
+    ds = sample_dataset(trajectories=3, n=32, steps=8, seed=0)
+    to_well(ds.isel(trajectory=[0, 1]), root / "data" / "train" / "tg_train.hdf5")
+    to_well(ds.isel(trajectory=[2]), root / "data" / "valid" / "tg_valid.hdf5")
+    return root
+
+
+def _set(widget, value) -> None:
+    """Change a widget's value as the browser does."""
+    widget._process_events({"value": value})
+
+
+def test_form_builds_the_right_local_spec(well, store):
+    la = FineTuneLauncher(store=store, monitor=False)
+    _set(la.name_input, "tg fine-tune")
+    _set(la.data_dir, str(well))
+    _set(la.fields, "vorticity, velocity_x")
+    _set(la.steps, 12)
+    _set(la.lr, 3e-4)
+    _set(la.tokens, 2048)
+    _set(la.valid_every, 6)
+    _set(la.procs, 2)
+    _set(la.mem, "8G")
+    _set(la.overrides, "seed=7\n# a comment\nlog_every=2")
+    _set(la.workdir, "/scratch/me")
+    spec = la.build_spec()
+    assert isinstance(spec, JobSpec)
+    assert spec.name == "tg fine-tune" and spec.backend == "local"
+    assert spec.resources.nodes == 1 and spec.resources.procs_per_node == 2 and spec.resources.mem == "8G"
+    assert spec.checkpoint is None and spec.data == [str(well)]
+    assert spec.overrides == ["seed=7", "log_every=2"] and spec.environment.workdir == "/scratch/me"
+    cfg = spec.train_config
+    assert cfg["steps"] == 12 and cfg["optimizer"]["lr"] == pytest.approx(3e-4)
+    assert cfg["batch"]["tokens"] == 2048 and cfg["valid_every"] == 6
+    assert cfg["data"] == [{"path": str(well), "fields": ["vorticity", "velocity_x"]}]
+    assert JobSpec.from_yaml(spec.to_yaml()).to_dict() == spec.to_dict()
+    la._preview()
+    assert "tg fine-tune" in la.preview.object and la.error == ""
+
+
+def test_form_builds_ssh_and_slurm_specs(well, store, tmp_path):
+    key = tmp_path / "id_ed25519"
+    key.write_text("not read by the form")
+    la = FineTuneLauncher(data_dir=str(well), store=store, monitor=False)
+    la.backend._process_events({"active": 1})  # the "ssh" button
+    assert la.backend.value == "ssh" and la.ssh_box.visible and not la.slurm_box.visible
+    _set(la.hosts, "alice@10.0.0.5:2222\n10.0.0.6")
+    _set(la.key_file, str(key))
+    _set(la.shared_fs, True)
+    _set(la.nodes, 2)
+    _set(la.gpus, 4)
+    _set(la.procs, 0)
+    _set(la.venv, "/opt/venv")
+    _set(la.prologue, "module load cuda")
+    spec = la.build_spec()
+    hosts = spec.ssh.hosts
+    assert [(h.host, h.port, h.user, h.key_file) for h in hosts] == [
+        ("10.0.0.5", 2222, "alice", str(key)), ("10.0.0.6", 22, None, str(key))]
+    assert spec.ssh.shared_fs and spec.resources.nodes == 2 and spec.resources.nproc == 4
+    assert spec.environment.venv == "/opt/venv" and spec.environment.prologue == ["module load cuda"]
+    la.backend._process_events({"active": 2})
+    _set(la.partition, "gpu")
+    _set(la.account, "phys")
+    _set(la.time_limit, "01:30:00")
+    spec = la.build_spec()
+    assert spec.backend == "slurm" and spec.resources.partition == "gpu" and spec.resources.account == "phys"
+    assert spec.resources.time_limit_seconds == 5400 and spec.slurm.login is None
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"data_dir": ""}, "Well dataset"),
+        ({"backend": 1}, "ssh.hosts"),
+        ({"time_limit": "soon"}, "time_limit"),
+        ({"overrides": "no equals sign"}, "key.sub=value"),
+    ],
+)
+def test_bad_form_input_is_a_message_in_the_view(well, store, changes, words):
+    la = FineTuneLauncher(data_dir=str(well), store=store, monitor=False)
+    for name, value in changes.items():
+        if name == "backend":
+            la.backend._process_events({"active": value})
+        else:
+            _set(getattr(la, name), value)
+    assert la.submit() is None
+    assert words in la.error and la.alert.visible
+
+
+def test_submit_trains_in_processes_and_the_monitor_follows(well, store, tmp_path):
+    la = FineTuneLauncher(data_dir=str(well), store=store, workdir=str(tmp_path / "runs"))
+    _set(la.steps, 4)
+    _set(la.valid_every, 2)
+    _set(la.tokens, 512)
+    _set(la.overrides, "log_every=1\nvalid_batches=1")
+    t0 = time.monotonic()
+    job = la.submit()
+    assert job is not None, la.error
+    assert time.monotonic() - t0 < 10  # submit returns at once: training runs in other processes
+    mon = la.monitor
+    assert mon.job.id == job.id and mon._callback is not None
+    mon.stop()
+    deadline = time.monotonic() + 170
+    while mon.poll() not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert mon.state == "completed", mon.log.value
+    lines = [json.loads(x) for x in (Path(job.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in lines if r["kind"] == "train"]
+    valid = [r for r in lines if r["kind"] == "valid"]
+    x, y = mon.loss.data("train loss")
+    np.testing.assert_allclose(x, [r["step"] for r in train])
+    np.testing.assert_allclose(y, [r["loss"] for r in train])
+    assert valid and len(mon.valid.data("valid VRMSE (mean)")[0]) == len(valid)
+    assert mon.log.value.strip() and "completed" in mon.status.object and "final.safetensors" in mon.status.object
+    assert mon.cancel_button.disabled
+
+
+def test_cancel_and_reattach_to_earlier_jobs(store, tmp_path):
+    import physviz.jobs
+
+    script = (
+        "import json, os, time\n"
+        "out = os.environ['PHYSVIZ_OUTPUT_DIR']\n"
+        "os.makedirs(out, exist_ok=True)\n"
+        "f = open(os.path.join(out, 'metrics.jsonl'), 'a')\n"
+        "for s in range(1000):\n"
+        "    f.write(json.dumps({'kind': 'train', 'step': s, 'loss': 1.0 / (s + 1)}) + '\\n'); f.flush()\n"
+        "    print('step', s, flush=True); time.sleep(0.2)\n"
+    )
+    env = {"workdir": str(tmp_path / "runs")}
+    first = physviz.jobs.submit(JobSpec(name="quick", command=[sys.executable, "-c", "print('hello from the job')"],
+                                        environment=env))
+    first.wait(60)
+    slow = physviz.jobs.submit(JobSpec(name="slow", command=[sys.executable, "-c", script], environment=env))
+    mon = JobMonitor(store=store)
+    labels = list(mon.jobs.options)
+    assert len(labels) == 2 and labels[0].startswith("slow") and labels[1].startswith("quick")
+    mon.jobs.value = first.id  # reattach to the earlier job
+    assert mon.job.id == first.id and mon.state == "completed"
+    mon.stop()
+    assert "hello from the job" in mon.log.value
+    mon.jobs.value = slow.id
+    mon.stop()
+    deadline = time.monotonic() + 60
+    while len(mon.loss.data("train loss")[0]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        mon.poll()
+    assert mon.state == "running" and not mon.cancel_button.disabled
+    n = len(mon.loss.data("train loss")[0])
+    assert n >= 3 and "step" in mon.log.value
+    mon.cancel_button._process_events({"clicks": 1})
+    assert mon.state == "cancelled" and mon.cancel_button.disabled
+    assert physviz.jobs.get(slow.id).status() == "cancelled"
+    x, y = mon.loss.data("train loss")
+    np.testing.assert_allclose(y, 1.0 / (x + 1))  # every step read once, in order

@@ -1,0 +1,303 @@
+"""The views driven as a browser would: widget events in, Bokeh data sources out (FieldExplorer, RolloutScrubber,
+SpectrumComparer, the ds.physviz accessor, bad input shown in the view)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pn = pytest.importorskip("panel")
+pytest.importorskip("holoviews")
+
+import physviz.widgets  # noqa: E402,F401 - registers ds.physviz
+from physviz.analysis import binned_spectral_mse, binned_spectral_nmse, power_spectrum, vrmse  # noqa: E402
+from physviz.fields import sample_dataset  # noqa: E402
+from physviz.widgets import FieldExplorer, RolloutScrubber, SpectrumComparer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def truth() -> xr.Dataset:
+    return sample_dataset(trajectories=2, n=48, steps=10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def pred(truth) -> xr.Dataset:
+    rng = np.random.default_rng(3)
+    p = truth.isel(time=slice(3, None)).copy(deep=True)
+    for f in p.data_vars:
+        p[f] = p[f] * 1.05 + (0.02 * rng.normal(size=p[f].shape)).astype(np.float32)
+    return p
+
+
+def _image(panel) -> np.ndarray:
+    return np.asarray(panel.source.data["image"][0])
+
+
+def _render(view) -> None:
+    """Build the Bokeh models as a page would (so the sources are in a document)."""
+    from bokeh.document import Document
+
+    view.layout.get_root(Document())
+
+
+def _volume() -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(3, 8, 10, 12)).astype(np.float32)
+    return xr.Dataset(
+        {"density": (("time", "x", "y", "z"), data)},
+        coords={"time": [0.0, 0.5, 1.0], "x": np.arange(8) * 0.1, "y": np.arange(10) * 0.2, "z": np.arange(12) * 0.3},
+    )
+
+
+# -- FieldExplorer ------------------------------------------------------------------------------------------
+def test_explorer_player_moves_the_image_to_the_right_frame_with_fixed_clim(truth):
+    ex = FieldExplorer(truth)
+    assert ex.error == ""
+    _render(ex)
+    clim = ex.image.clim
+    assert clim[0] < clim[1]
+    for t in (0, 4, 9, 2):
+        ex.player._process_events({"value": t})
+        expected = truth.vorticity.isel(trajectory=0, time=t).values.T
+        np.testing.assert_array_equal(_image(ex.image), expected)
+        assert ex.image.clim == clim  # fixed, not rescaled per frame
+        assert f"t = {float(truth.time[t]):.4g}" in ex.image.figure.title.text
+        assert f"max {expected.max():.4g}" in ex.stats.object
+    ex.trajectory._process_events({"value": 1})
+    np.testing.assert_array_equal(_image(ex.image), truth.vorticity.isel(trajectory=1, time=2).values.T)
+    assert ex.image.clim == clim
+
+
+def test_explorer_field_switch_sets_that_fields_robust_limits(truth):
+    ex = FieldExplorer(truth)
+    ex.field._process_events({"value": "velocity_x"})
+    np.testing.assert_array_equal(_image(ex.image), truth.velocity_x.isel(trajectory=0, time=0).values.T)
+    lo, hi = ex.image.clim
+    values = truth.velocity_x.values
+    assert values.min() <= lo < hi <= values.max()  # robust: inside the full range
+    assert np.mean((values >= lo) & (values <= hi)) > 0.9
+    ex.player._process_events({"value": 7})
+    assert ex.image.clim == (lo, hi)
+
+
+def test_explorer_has_hover_colorbar_and_play_controls(truth):
+    from bokeh.models import ColorBar, HoverTool
+
+    ex = FieldExplorer(truth)
+    hover = [t for t in ex.image.figure.tools if isinstance(t, HoverTool)]
+    assert hover and any("image" in str(tt) for tt in hover[0].tooltips)
+    assert any(isinstance(r, ColorBar) for r in ex.image.figure.right + ex.image.figure.center + ex.image.figure.below)
+    assert {"play", "pause", "next", "previous"} <= set(ex.player.visible_buttons)
+    assert ex.player.end == truth.sizes["time"] - 1
+
+
+def test_explorer_slices_3d_fields_along_the_chosen_axis():
+    ds = _volume()
+    ex = FieldExplorer(ds)
+    assert ex.error == "" and ex.axis.visible
+    _render(ex)
+    # default: slice across z at its middle, image axes x (horizontal), y (vertical)
+    np.testing.assert_array_equal(_image(ex.image), ds.density.isel(time=0, z=6).values.T)
+    ex.index._process_events({"value": 3})
+    np.testing.assert_array_equal(_image(ex.image), ds.density.isel(time=0, z=3).values.T)
+    ex.axis._process_events({"active": 0})  # the browser sends the index of the button pressed
+    ex.index._process_events({"value": 5})
+    ex.player._process_events({"value": 2})
+    img = _image(ex.image)
+    np.testing.assert_array_equal(img, ds.density.isel(time=2, x=5).transpose("y", "z").values.T)
+    assert img.shape == (12, 10)
+    src = ex.image.source.data
+    assert src["dw"][0] == pytest.approx(10 * 0.2) and src["dh"][0] == pytest.approx(12 * 0.3)
+    assert ex.image.figure.xaxis[0].axis_label == "y" and ex.image.figure.yaxis[0].axis_label == "z"
+    assert "x = 5" in ex.image.figure.title.text
+
+
+def test_explorer_downsamples_large_frames_to_screen_size():
+    n = 1024
+    x = np.arange(n) / n
+    u = np.random.default_rng(0).normal(size=(2, n, n)).astype(np.float32)
+    ds = xr.Dataset({"u": (("time", "x", "y"), u)}, coords={"time": [0.0, 1.0], "x": x, "y": x})
+    ex = FieldExplorer(ds)
+    img = _image(ex.image)
+    assert img.shape == (512, 512) and img.dtype == np.float32
+    np.testing.assert_allclose(img, u[0].reshape(512, 2, 512, 2).mean(axis=(1, 3)).T, rtol=1e-5, atol=1e-6)
+    assert ex.last_stats.max == pytest.approx(float(u[0].max()))  # statistics of the full-resolution frame
+    src = ex.image.source.data
+    assert src["dw"][0] == pytest.approx(1.0) and src["x"][0] == pytest.approx(-0.5 / n)
+
+
+def test_dark_theme_gives_light_axis_text(truth):
+    from bokeh.document import Document
+
+    old = pn.config.theme
+    try:
+        pn.config.theme = "dark"
+        ex = FieldExplorer(truth)
+        ex.layout.get_root(Document())
+        fig = ex.image.figure
+        assert fig.background_fill_color is None  # transparent over the page
+        color = fig.xaxis[0].major_label_text_color.lstrip("#")
+        assert sum(int(color[i:i + 2], 16) for i in (0, 2, 4)) > 3 * 160
+    finally:
+        pn.config.theme = old
+
+
+# -- RolloutScrubber ----------------------------------------------------------------------------------------
+def test_scrubber_panels_follow_one_player_with_shared_fixed_limits(truth, pred):
+    sc = RolloutScrubber(truth, pred)
+    assert sc.error == ""
+    _render(sc)
+    assert sc.n_frames == 7 and sc.player.end == 6
+    clim = sc.image["truth"].clim
+    assert sc.image["prediction"].clim == clim
+    elo, ehi = sc.image["error"].clim
+    assert elo == -ehi and ehi > 0
+    assert sc.image["prediction"].figure.x_range is sc.image["truth"].figure.x_range  # shared pan/zoom
+    assert sc.image["error"].figure.y_range is sc.image["truth"].figure.y_range
+    for t in (0, 5, 2):
+        sc.player._process_events({"value": t})
+        tt = truth.vorticity.isel(trajectory=0, time=t + 3).values
+        pp = pred.vorticity.isel(trajectory=0, time=t).values
+        np.testing.assert_array_equal(_image(sc.image["truth"]), tt.T)
+        np.testing.assert_array_equal(_image(sc.image["prediction"]), pp.T)
+        np.testing.assert_allclose(_image(sc.image["error"]), (pp - tt).T, rtol=1e-6, atol=1e-6)
+        assert sc.image["truth"].clim == clim and sc.image["error"].clim == (elo, ehi)
+        assert sc.curve.cursor.location == pytest.approx(float(pred.time[t]))
+
+
+def test_scrubber_vrmse_curve_is_the_wells_vrmse(truth, pred):
+    sc = RolloutScrubber(truth, pred)
+    x, y = sc.curve.data("VRMSE")
+    ref = vrmse(pred.vorticity.isel(trajectory=0), truth.vorticity.isel(trajectory=0))
+    np.testing.assert_allclose(x, pred.time.values)
+    np.testing.assert_allclose(y, ref.values, rtol=1e-5)
+    sc.trajectory._process_events({"value": 1})
+    sc.field._process_events({"value": "velocity_y"})
+    ref = vrmse(pred.velocity_y.isel(trajectory=1), truth.velocity_y.isel(trajectory=1))
+    np.testing.assert_allclose(sc.curve.data("VRMSE")[1], ref.values, rtol=1e-5)
+    sc.player._process_events({"value": 4})
+    np.testing.assert_array_equal(_image(sc.image["truth"]), truth.velocity_y.isel(trajectory=1, time=7).values.T)
+    assert sc.image["truth"].clim == sc.image["prediction"].clim
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda t, p: p.isel(x=slice(0, 24)), "points along 'x'"),
+        (lambda t, p: p.isel(time=slice(0, 0)), "empty"),
+        (lambda t, p: p.rename(vorticity="w", velocity_x="u", velocity_y="v"), "none in common"),
+        (lambda t, p: p.assign_coords(time=p.time + 100.0), "no step in common"),
+        (lambda t, p: p.assign_coords(y=p.y + 1.0), "different 'y' coordinates"),
+        (lambda t, p: "not a dataset", "must be an xarray Dataset"),
+    ],
+)
+def test_bad_rollout_input_is_a_message_in_the_view(truth, pred, make, words):
+    for cls in (RolloutScrubber, SpectrumComparer):
+        view = cls(truth, make(truth, pred))
+        assert words in view.error
+        assert isinstance(view.layout, pn.pane.Alert) and view.layout.visible
+        assert words in view.layout.object
+
+
+def test_missing_field_is_a_message_in_the_view(truth, pred):
+    for view in (FieldExplorer(truth, field="pressure"), RolloutScrubber(truth, pred, field="pressure")):
+        assert "no field 'pressure'" in view.error and isinstance(view.layout, pn.pane.Alert)
+    view = FieldExplorer(xr.Dataset({"a": ("time", np.arange(3.0))}))
+    assert "spatial dims" in view.error
+
+
+# -- SpectrumComparer ---------------------------------------------------------------------------------------
+def _positive(e: np.ndarray) -> np.ndarray:
+    return np.where(e > 0, e, np.nan)
+
+
+def test_spectrum_curve_follows_the_player(truth, pred):
+    sp = SpectrumComparer(truth, pred)
+    assert sp.error == ""
+    _render(sp)
+    for t in (0, 3, 6):
+        sp.player._process_events({"value": t})
+        e_t = power_spectrum(truth.vorticity.isel(trajectory=0, time=t + 3)).values[1:]
+        e_p = power_spectrum(pred.vorticity.isel(trajectory=0, time=t)).values[1:]
+        k, y = sp.curves.data("truth")
+        np.testing.assert_allclose(y, _positive(e_t), rtol=1e-6, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(sp.curves.data("prediction")[1], _positive(e_p), rtol=1e-6, atol=1e-12, equal_nan=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.testing.assert_allclose(sp.ratio.data("ratio")[1], _positive(e_p) / _positive(e_t), rtol=1e-5, equal_nan=True)
+        assert sp.map_cursor.location == pytest.approx(float(pred.time[t]))
+        assert sp.binned.cursor.location == pytest.approx(float(pred.time[t]))
+    from bokeh.models import LogScale
+
+    assert isinstance(sp.curves.figure.x_scale, LogScale) and isinstance(sp.curves.figure.y_scale, LogScale)
+
+
+def test_spectrum_binned_errors_and_error_map_match_the_analysis_layer(truth, pred):
+    sp = SpectrumComparer(truth, pred, field="velocity_x")
+    p, t = pred.velocity_x.isel(trajectory=0), truth.velocity_x.isel(trajectory=0, time=slice(3, None))
+    nmse = binned_spectral_nmse(p, t).values  # (time, 3)
+    mse = binned_spectral_mse(p, t).values
+    for i, name in enumerate(sp._bin_names):
+        x, y = sp.binned.data(name)
+        np.testing.assert_allclose(x, pred.time.values)
+        np.testing.assert_allclose(y, np.where(nmse[:, i] > 0, nmse[:, i], np.nan), rtol=1e-6, equal_nan=True)
+    sp.player._process_events({"value": 2})
+    s = sp.spectra()
+    np.testing.assert_allclose(s["binned_mse"], mse[2], rtol=1e-6)
+    np.testing.assert_allclose(s["binned_nmse"], nmse[2], rtol=1e-6)
+    assert f"{mse[2, 1]:.4g}" in sp.table.object
+    emap = _image(sp.map)
+    e_t = power_spectrum(t).values[:, 1:]
+    e_p = power_spectrum(p).values[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = np.log10(e_p / e_t)
+    ref[~np.isfinite(ref)] = np.nan
+    assert emap.shape == (e_t.shape[1], 7)
+    np.testing.assert_allclose(emap, ref.T, rtol=1e-4, atol=1e-5, equal_nan=True)
+    lo, hi = sp.map.clim
+    assert lo == -hi
+
+
+def test_spectrum_linked_to_the_scrubbers_player_and_field(truth, pred):
+    sc = RolloutScrubber(truth, pred)
+    sp = sc.spectrum()
+    assert sp.player is sc.player and sp.error == ""
+    sc.player._process_events({"value": 5})
+    e_t = power_spectrum(truth.vorticity.isel(trajectory=0, time=8)).values[1:]
+    np.testing.assert_allclose(sp.curves.data("truth")[1], _positive(e_t), rtol=1e-6, equal_nan=True)
+    sc.field._process_events({"value": "velocity_y"})
+    e_p = power_spectrum(pred.velocity_y.isel(trajectory=0, time=5)).values[1:]
+    np.testing.assert_allclose(sp.curves.data("prediction")[1], _positive(e_p), rtol=1e-6, equal_nan=True)
+
+
+def test_spectrum_of_3d_fields_is_isotropic_over_the_volume():
+    ds = _volume()
+    p = ds * 1.1
+    sp = SpectrumComparer(ds, p)
+    assert sp.error == ""
+    sp.player._process_events({"value": 1})
+    ref = power_spectrum(ds.density.isel(time=1)).values[1:]
+    np.testing.assert_allclose(sp.curves.data("truth")[1], _positive(ref), rtol=1e-6, equal_nan=True)
+
+
+# -- accessor and light import --------------------------------------------------------------------------------
+def test_accessor_makes_the_views(truth, pred):
+    assert isinstance(truth.physviz.explore(), FieldExplorer)
+    assert isinstance(truth.vorticity.physviz.explore(), FieldExplorer)
+    sc = pred.physviz.scrub(truth)
+    assert isinstance(sc, RolloutScrubber) and sc.error == "" and sc.n_frames == 7
+    sp = pred.physviz.spectrum(truth)
+    assert isinstance(sp, SpectrumComparer) and sp.error == ""
+
+
+def test_importing_widgets_stays_light():
+    code = (
+        "import sys, physviz, physviz.widgets, xarray as xr;"
+        "assert hasattr(xr.Dataset, 'physviz');"
+        "print(','.join(m for m in ('torch', 'panel', 'holoviews', 'bokeh', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
