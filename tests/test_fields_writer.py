@@ -125,3 +125,17 @@ def test_writer_rejects_bad_datasets(tmp_path):
     with pytest.raises(SchemaError, match="sticky"):
         to_well(bad, tmp_path / "d.hdf5")
     assert not any(tmp_path.iterdir())
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    """Files written atomically get the mode a plain open() would give (not mkstemp's 0600)."""
+    import os
+
+    from physviz.fields.atomic import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

@@ -182,7 +182,7 @@ class _QKV(nn.Module):
         if rate > 0.0 and self.training:
             return residual + drop_path(F.linear(x, w, b), rate, True, 1)
         d = x.shape[-1]
-        if inplace_ok() and residual.is_contiguous():
+        if inplace_ok() and residual.is_contiguous() and x.dtype == residual.dtype == w.dtype:
             # inference: accumulate into the stream itself (it is ours and not needed afterwards)
             out = residual.view(-1, d).addmm_(x.reshape(-1, d), w.t())
             return out.add_(b).view(residual.shape)

@@ -160,7 +160,7 @@ def iter_rollout(
     bcs = torch.tensor(plan.bcs, dtype=torch.long, device=dev)
     has_traj = any("trajectory" in ds[f].dims for f in plan.fields)
     coords = {d: ds[d].values for d in plan.spatial if d in ds.coords}
-    use_autocast = autocast_bf16 and dev.type == "cuda"
+    use_autocast = bool(autocast_bf16)  # bf16 autocast on CUDA or CPU
     with torch.inference_mode():
         for i in range(plan.steps):
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_autocast):
