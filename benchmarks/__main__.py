@@ -17,6 +17,7 @@ BENCHMARKS = {
     "analysis": "benchmarks.bench_analysis",
     "model": "benchmarks.bench_model",
     "views": "benchmarks.bench_views",
+    "train": "benchmarks.bench_train",
 }
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = {

@@ -489,12 +489,18 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         bundle(recipe, workdir, model_path)
     if "evaluate" in stages:
         model = load_model(model_path if model_path.exists() else workdir / "train" / "final.safetensors")
-        results.update(evaluate_all(recipe, workdir, model, fno, progress))
+        skill = evaluate_all(recipe, workdir, model, fno, progress)
+        if (workdir / "results.json").exists():  # keep what another stage (transfer) wrote meanwhile
+            results = json.loads((workdir / "results.json").read_text())
+        results.update(skill)
         results["n_parameters"] = sum(p.numel() for p in model.parameters())
         results["fno_seconds"] = budget
         write_results(workdir, results)
     if "transfer" in stages:
-        results["transfer"] = run_transfer(recipe, workdir, progress)
+        transfer = run_transfer(recipe, workdir, progress)
+        if (workdir / "results.json").exists():  # another stage may have written it meanwhile
+            results = json.loads((workdir / "results.json").read_text())
+        results["transfer"] = transfer
         write_results(workdir, results)
     if "card" in stages:
         card = Path(card)
