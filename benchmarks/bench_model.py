@@ -2,6 +2,8 @@
 side by side with the_well's AViT at equal width and depth (compared by tokens per second)."""
 from __future__ import annotations
 
+import time
+
 from benchmarks.common import Result, time_call
 from benchmarks.peers import matmul_peak_gflops, the_well_avit_class
 
@@ -81,6 +83,8 @@ def run(quick: bool) -> list[Result]:
         f"{gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f}% of the measured {peak:.0f} GFLOP/s matmul peak",
         extra={"flops_executed": f_exec, "flops_mpp": f_mpp, "gflops": gflops, "peak_gflops": peak, "fraction_of_peak": gflops / peak},
     ))
+    out += _rollouts(quick)
+    out += _gpu_note()
     tr, _, _ = _ours(True, max(2, repeats // 2))
     peer_tr = _peer(True, max(2, repeats // 2))
     out.append(Result(
@@ -90,4 +94,100 @@ def run(quick: bool) -> list[Result]:
         "the_well AViT (192, 3 heads, 12 blocks)", unit="s/token",
         note=f"ours {tr.median * 1e3:.0f} ms/step, peer {peer_tr.median * 1e3:.0f} ms/step",
     ))
+    return out
+
+
+def _fno_peer(C: int, n_spatial: int, context: int):
+    """neuraloperator's FNO with a parameter count near our tiny model's (time folded into channels)."""
+    from neuralop.models import FNO
+
+    modes = (16, 16) if n_spatial == 2 else (8, 8, 8)
+    return FNO(n_modes=modes, hidden_channels=64 if n_spatial == 2 else 32, in_channels=context * C, out_channels=C).eval()
+
+
+def _rollouts(quick: bool) -> list[Result]:
+    """32-step autoregressive rollouts, 2D 128^2 and 3D 32^3, ours (tiny) vs neuraloperator's FNO."""
+    import torch
+
+    from benchmarks.common import Timing
+    from physviz.model.avit import AViT
+    from physviz.model.config import ModelConfig
+    from physviz.model.evaluate import autoregress
+
+    steps, context, C = (8 if quick else 32), 4, 3
+    out = []
+    for n, shape in ((2, (128, 128)), (3, (32, 32, 32))):
+        torch.manual_seed(0)
+        model = AViT(ModelConfig.preset("tiny", n_spatial_dims=n, context_frames=context), registry="physviz").eval()
+        ids = model.field_ids(["vorticity", "velocity_x", "velocity_y"])
+        bcs = torch.ones(n, dtype=torch.long)
+        x = torch.randn(1, context, C, *shape)
+
+        def ours() -> None:
+            with torch.inference_mode():
+                autoregress(lambda a: model(torch.from_numpy(a), ids, bcs).numpy(), x.numpy(), steps, batch=1)
+
+        fno = _fno_peer(C, n, context)
+
+        def peer() -> None:
+            with torch.inference_mode():
+                autoregress(lambda a: fno(torch.from_numpy(a).reshape(1, -1, *shape)).numpy(), x.numpy(), steps, batch=1)
+
+        t_ours, t_peer = time_call(ours, 2 if quick else 3, warmup=1), time_call(peer, 2 if quick else 3, warmup=1)
+        p_ours = sum(p.numel() for p in model.parameters())
+        p_peer = sum(p.numel() for p in fno.parameters())
+        label = "x".join(map(str, shape))
+        out.append(Result(
+            "model", f"{steps}-step rollout, tiny, {context} frames of {label}, 3 fields", t_ours, t_peer,
+            f"neuraloperator FNO ({p_peer / 1e6:.1f}M params)",
+            note=f"ours {p_ours / 1e6:.2f}M params, {t_ours.median / steps * 1e3:.0f} ms/step; FNO "
+            f"{t_peer.median / steps * 1e3:.0f} ms/step",
+        ))
+    return out
+
+
+def _gpu_note() -> list[Result]:
+    """On a CUDA device: bf16 and torch.compile inference at the Ti size against the measured bf16 matmul peak."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("[bench] model: no CUDA device, GPU section skipped", flush=True)
+        return []
+    from benchmarks.common import Timing
+    from physviz.model.avit import AViT, flops
+    from physviz.model.config import ModelConfig
+
+    cfg = ModelConfig.preset("Ti")
+    model = AViT(cfg).cuda().eval()
+    x = torch.randn(8, T, C, N, N, device="cuda")
+    ids = torch.tensor([6, 7, 8, 9], device="cuda")
+    bcs = torch.tensor([1, 1], device="cuda")
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+
+    def sync_time(fn, repeats: int = 10) -> Timing:
+        fn()
+        torch.cuda.synchronize()
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            samples.append(time.perf_counter() - t0)
+        return Timing.of(samples)
+
+    mm = sync_time(lambda: a @ a)
+    peak = 2 * 8192**3 / mm.median / 1e12
+    f = flops(cfg, T, (N, N), C, batch=8)
+    out = []
+    for label, compiled in (("eager", False), ("torch.compile", True)):
+        m = torch.compile(model) if compiled else model
+
+        def step() -> None:
+            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+                m(x, ids, bcs)
+
+        t = sync_time(step)
+        tf = f / t.median / 1e12
+        out.append(Result("model", f"GPU inference, Ti, batch 8, bf16, {label}", t, mm, "bf16 matmul 8192^2",
+                          note=f"{tf:.1f} TFLOP/s = {100 * tf / peak:.0f}% of the measured {peak:.0f} TFLOP/s peak"))
     return out
