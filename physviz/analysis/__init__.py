@@ -5,7 +5,7 @@ first use, so `import physviz.analysis` itself is light.
 """
 from __future__ import annotations
 
-from typing import Any
+from physviz._lazy import lazy_attributes
 
 _LAZY = {
     "power_spectrum": "physviz.analysis.spectra",
@@ -25,16 +25,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use, so `import physviz.analysis` does not pull in xarray."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'physviz.analysis' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("physviz.analysis", globals(), _LAZY)

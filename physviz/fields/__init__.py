@@ -1,7 +1,7 @@
 """Fields as xarray: the schema, readers and writers (The Well, PDEBench, NetCDF/Zarr)."""
 from __future__ import annotations
 
-from typing import Any
+from physviz._lazy import lazy_attributes
 
 _LAZY = {
     "open_fields": "physviz.fields.open",
@@ -18,12 +18,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use, so `import physviz.fields` does not pull in xarray."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'physviz.fields' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes("physviz.fields", globals(), _LAZY)

@@ -11,7 +11,7 @@ Names load on first use, so ``import physviz.model`` stays light until a model i
 """
 from __future__ import annotations
 
-from typing import Any
+from physviz._lazy import lazy_attributes
 
 _LAZY = {
     "AViT": "physviz.model.avit",
@@ -32,16 +32,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'physviz.model' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("physviz.model", globals(), _LAZY)

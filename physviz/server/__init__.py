@@ -1,7 +1,29 @@
-"""The Jupyter server extension: a REST API under the server's base URL (jobs arrive with issue 9)."""
+"""The Jupyter server extension: a REST API for physviz jobs under the server's base URL.
+
+Enabled by ``etc/jupyter/jupyter_server_config.d/physviz.json`` (installed with the package).
+Settings, in ``jupyter_server_config.py`` or on the command line::
+
+    c.PhysvizServer.job_store = "/path/jobs.sqlite"   # default: $PHYSVIZ_JOB_STORE or the Jupyter data dir
+    c.PhysvizServer.stream_interval = 0.5             # seconds between polls of a log or metrics stream
+
+See :mod:`physviz.server.handlers` for the routes. Never imports torch.
+"""
 from __future__ import annotations
 
 from typing import Any
+
+from traitlets import Float, Unicode
+from traitlets.config import Configurable
+
+
+class PhysvizServer(Configurable):
+    """Settings of the physviz server extension."""
+
+    job_store = Unicode(
+        None, allow_none=True, config=True,
+        help="SQLite job store the REST API reads (default: $PHYSVIZ_JOB_STORE, else <jupyter data dir>/physviz/jobs.sqlite).",
+    )
+    stream_interval = Float(0.5, config=True, help="Seconds between polls of a job's log or metrics stream.")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -13,5 +35,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Register physviz's handlers, joined with the server's base_url."""
     from physviz.server.handlers import setup_handlers
 
-    setup_handlers(serverapp.web_app)
-    serverapp.log.info("physviz server extension loaded")
+    settings = PhysvizServer(parent=serverapp)
+    setup_handlers(serverapp.web_app, job_store=settings.job_store, stream_interval=settings.stream_interval)
+    serverapp.log.info("physviz server extension loaded under %sphysviz/api/", serverapp.base_url)

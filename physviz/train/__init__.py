@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from physviz._lazy import lazy_attributes
 
 _LAZY = {
     "TrainConfig": "physviz.train.config",
@@ -26,16 +26,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use (torch loads only with the loop)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'physviz.train' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("physviz.train", globals(), _LAZY)

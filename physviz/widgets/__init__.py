@@ -11,7 +11,7 @@ torch load when a view is made.
 """
 from __future__ import annotations
 
-from typing import Any
+from physviz._lazy import lazy_attributes
 
 from physviz.widgets import accessor as _accessor  # noqa: F401 - registers ds.physviz
 
@@ -27,16 +27,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import views on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'physviz.widgets' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("physviz.widgets", globals(), _LAZY)
