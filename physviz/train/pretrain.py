@@ -397,6 +397,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         f"`physviz.train`, single process on this machine's CPU, {meta.get('steps', '?')} optimiser steps, "
         f"{meta.get('training_seconds', 0) / 60:.0f} min wall clock. Settings: `{json.dumps(recipe.train)}`.",
         "",
+        *([str(recipe.extra["note"]), ""] if recipe.extra.get("note") else []),
         f"Reproduce: `{commands['pretrain']}`.",
         "",
         "## Measured skill on held-out trajectories",
