@@ -408,6 +408,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         f"(neuraloperator's FNO, one per system, time folded into channels) trained on the same data for the same "
         f"total wall clock ({results.get('fno_seconds', 0) / 60:.0f} min, split evenly over systems).",
         "",
+        *_fno_steps_line(workdir),
         "| dataset | one-step: model | persistence | FNO | 10-step: model | persistence | FNO | 30-step: model | persistence | FNO |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -451,6 +452,20 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
     return "\n".join(lines)
 
 
+def _fno_steps_line(workdir: Path) -> list[str]:
+    """A line of the card with the optimiser steps each FNO baseline reached in its budget."""
+    import torch
+
+    steps = {}
+    for path in sorted((workdir / "fno").glob("*.pt")):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        steps[path.stem] = int(state["steps"])
+    if not steps:
+        return []
+    return ["FNO optimiser steps reached in that budget (batch 16): "
+            + ", ".join(f"{k} {v}" for k, v in steps.items()) + ".", ""]
+
+
 def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[str]:
     """The card's transfer table."""
     lines = ["| task | trajectories | pretrained T+1 | scratch T+1 | pretrained 5-step | scratch 5-step |", "|---|---|---|---|---|---|"]
@@ -459,6 +474,13 @@ def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[
             lines.append(f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
                          f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |")
     lines += ["", transfer.get("note", ""), ""]
+    for metric, label in (("one_step", "one-step"), ("rollout_5", "5-step")):
+        wins = [(task, n) for task, rows in transfer["results"].items() for n, r in rows.items()
+                if r["pretrained"][metric] < r["scratch"][metric]]
+        total = sum(len(rows) for rows in transfer["results"].values())
+        verdict = "holds" if len(wins) == total else "does not hold"
+        lines.append(f"- Floor: pretrained beats scratch at every size, {label}: **{verdict}** ({len(wins)} of {total}).")
+    lines.append("")
     if "transfer" in figures:
         lines += [f"![transfer]({figures['transfer']})", ""]
     return lines
