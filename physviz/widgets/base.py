@@ -60,6 +60,9 @@ def ensure_panel(theme: str | None = None) -> None:
             pn.config.theme = theme
     if hv.Store.current_backend != "bokeh" and "bokeh" not in hv.Store.renderers:
         hv.renderer("bokeh")
+    from physviz.widgets.offline_css import install
+
+    install()  # later updates keep stylesheets inline too (Panel 1.9 re-sends CDN links)
 
 
 def bokeh_renderer() -> Any:

@@ -1,0 +1,58 @@
+"""Keep Panel's stylesheets inline after the first render.
+
+Panel 1.9 inlines its stylesheets in the first render under ``inline=True`` but re-sends
+links to cdn.holoviz.org in later updates (a polled monitor, a scrubbed frame), which
+fail offline. This wraps the two places Reactive components hand stylesheets to Bokeh
+and swaps a CDN link for the same file from the installed package, cached per document.
+"""
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any
+
+_CACHE: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _inline(sheet: Any, doc: Any) -> Any:
+    """The inline twin of a CDN stylesheet link (or the sheet unchanged)."""
+    import panel as pn
+    from bokeh.models import ImportedStyleSheet, InlineStyleSheet
+    from panel.io.resources import CDN_DIST
+
+    if not isinstance(sheet, ImportedStyleSheet) or not pn.config.inline:
+        return sheet
+    url = str(sheet.url).split("?", 1)[0]
+    if not url.startswith(CDN_DIST):
+        return sheet
+    path = Path(pn.__file__).parent / "dist" / url[len(CDN_DIST):]
+    if not path.is_file():
+        return sheet
+    cache = _CACHE.setdefault(doc, {}) if doc is not None else {}
+    if url not in cache:
+        cache[url] = InlineStyleSheet(css=path.read_text(encoding="utf-8"))
+    return cache[url]
+
+
+def install() -> None:
+    """Patch Panel's Reactive once so updates carry inline stylesheets, not CDN links."""
+    import panel.reactive as reactive
+
+    cls = reactive.Reactive
+    if getattr(cls, "_physviz_inline_css", False):
+        return
+    get_properties, update_model = cls._get_properties, cls._update_model
+
+    def _get_properties(self: Any, doc: Any) -> Any:
+        props = get_properties(self, doc)
+        if "stylesheets" in props:
+            props["stylesheets"] = [_inline(s, doc) for s in props["stylesheets"]]
+        return props
+
+    def _update_model(self: Any, events: Any, msg: dict, root: Any, model: Any, doc: Any, comm: Any) -> Any:
+        if "stylesheets" in msg:
+            msg["stylesheets"] = [_inline(s, doc) for s in msg["stylesheets"]]
+        return update_model(self, events, msg, root, model, doc, comm)
+
+    cls._get_properties, cls._update_model = _get_properties, _update_model
+    cls._physviz_inline_css = True

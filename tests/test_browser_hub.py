@@ -1,0 +1,134 @@
+"""JupyterLab as a JupyterHub single-user server starts it (base URL /user/alice/), in real Chromium.
+
+The server extension answers under the base URL only; the widgets render and respond there; the jobs
+page lists a job submitted by another process, shows its hostile name as text (no markup runs), streams
+its log, refuses a cancel without the session's XSRF token, and cancels it with the button.
+Screenshots are kept in tests/artifacts/browser_hub/.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.test_browser_lab import (artifacts, cancel_leftover_jobs, cell_output, changed_fraction, chromium,
+                                    deep_text, open_and_run_all, running_lab, wait_for, wait_for_count)
+
+BASE = "/user/alice/"
+HOSTILE = """<img src=x onerror="window.__pwned=1"> & 'quotes' "too" """
+SLEEPER = "import time; print('sleeper up', flush=True); time.sleep(600)"
+pytestmark = pytest.mark.slow
+
+CELLS = [
+    "import physviz.jobs\nimport physviz.widgets as pw\nfrom physviz.fields import sample_dataset\npw.ensure_panel()",
+    "truth = sample_dataset(trajectories=1, n=64, steps=12, seed=0)\nexplorer = truth.physviz.explore(field='vorticity')\nexplorer",
+    "job = physviz.jobs.list()[-1]   # submitted by another process\nmonitor = pw.JobMonitor(job, period_ms=500)\nmonitor.start()\nmonitor",
+    "assert explorer.error == '' and monitor.error == ''\nprint('hub widgets ' + 'OK')",
+]
+
+
+def write_notebook(path: Path) -> None:
+    nb = new_notebook(cells=[new_code_cell(src) for src in CELLS])
+    nb.metadata["kernelspec"] = {"name": "physviz", "display_name": "Python (physviz)", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_extension_and_widgets_under_a_jupyterhub_base_url():
+    import physviz.jobs
+
+    shots = artifacts("browser_hub")
+    with tempfile.TemporaryDirectory(prefix="physviz-hub-") as tmpdir:
+        tmp = Path(tmpdir)
+        root = tmp / "root"
+        root.mkdir()
+        write_notebook(root / "hub_widgets.ipynb")
+        store = tmp / "jobs.sqlite"
+        job = physviz.jobs.submit({"name": HOSTILE, "command": [sys.executable, "-c", SLEEPER]}, store=store)
+        try:
+            env = {"PHYSVIZ_JOB_STORE": str(store), "OMP_NUM_THREADS": "1"}
+            with running_lab(tmp, root, base_url=BASE, env=env) as lab, chromium(tmp) as (ctx, console):
+                assert lab.url.endswith(BASE)
+                # The REST API is under the base URL, and only there.
+                status, body = lab.api("physviz", "api", "jobs", job.id)
+                assert status == 200 and body["name"] == HOSTILE, body
+                root_url = lab.url[: -len(BASE)] + "/"
+                with pytest.raises(urllib.error.HTTPError) as e:
+                    urllib.request.urlopen(f"{root_url}physviz/api/jobs?token={lab.token}", timeout=10)
+                assert e.value.code == 404
+
+                # The widgets render and answer the kernel under /user/alice/.
+                page = ctx.new_page()
+                open_and_run_all(page, lab, "hub_widgets.ipynb", "hub widgets OK", timeout_s=180)
+                assert page.url.startswith(f"{lab.url}lab/")
+                view = cell_output(page, "truth.physviz.explore(")
+                view.scroll_into_view_if_needed()
+                wait_for_count(view.locator(".bk-Figure"), 1)
+                wait_for_count(view.locator("canvas"), 1)
+                page.wait_for_timeout(800)
+                figure = view.locator(".bk-Figure").first
+                before = figure.screenshot()
+                view.screenshot(path=str(shots / "explorer_t0.png"))
+                stats = view.locator("p:has(strong:text-is('vorticity'))").first  # min/max of the frame shown
+                stats_before = stats.inner_text()
+                # Move the player four frames on: the kernel sends the new frame back.
+                for _ in range(4):
+                    view.locator("button.next").first.click()
+                    page.wait_for_timeout(150)
+                wait_for(lambda: stats.inner_text() != stats_before, 15, "the kernel to send the new frame")
+                assert view.locator("input[type=range]").first.input_value() == "4"
+                page.wait_for_timeout(1200)
+                after = figure.screenshot()
+                view.screenshot(path=str(shots / "explorer_t4.png"))
+                frac = changed_fraction(before, after)
+                assert frac > 0.05, f"the field image hardly changed ({frac:.3f} of its pixels)"
+
+                monitor = cell_output(page, "pw.JobMonitor(job")
+                monitor.scroll_into_view_if_needed()
+                log_tail = monitor.locator("textarea").first
+                wait_for(lambda: "sleeper up" in log_tail.input_value(), 30, "the log tail in the monitor")
+                text = deep_text(monitor)
+                assert "running" in text and "<img src=x" in text, text[:1500]
+                monitor.screenshot(path=str(shots / "job_monitor.png"))
+
+                # The jobs page, under the base URL, logged in by the lab's cookie.
+                jobs_page = ctx.new_page()
+                jobs_page.goto(f"{lab.url}physviz/jobs")
+                row = jobs_page.locator(f"tr.job[data-id='{job.id}']")
+                try:
+                    row.wait_for(timeout=15_000)
+                except Exception:
+                    jobs_page.screenshot(path=str(shots / "jobs_page_failed.png"))
+                    raise AssertionError(f"{jobs_page.locator('#error').text_content()!r}; {console.messages[-10:]}")
+                assert row.get_attribute("data-status") == "running"
+                assert row.locator("td").first.text_content() == HOSTILE  # shown as text ...
+                assert jobs_page.evaluate("window.__pwned") is None        # ... never run as markup
+                assert not jobs_page.locator("#jobs img").count()
+                row.click()
+                jobs_page.wait_for_function(
+                    "document.getElementById('log').textContent.includes('sleeper up')", timeout=20_000)
+
+                # A forged cancel (the session cookie, no XSRF token) is refused; the job runs on.
+                cancel_url = f"{lab.url}physviz/api/jobs/{job.id}/cancel"
+                forged = ctx.request.post(cancel_url)
+                assert forged.status == 403, forged.text()
+                assert physviz.jobs.get(job.id, store=store).status() == "running"
+                # The page's button sends the token: cancelled.
+                jobs_page.locator("#cancel").click()
+                jobs_page.wait_for_function(
+                    "document.getElementById('detail-status').textContent === 'cancelled'", timeout=60_000)
+                jobs_page.screenshot(path=str(shots / "jobs_page_cancelled.png"))
+                assert physviz.jobs.get(job.id, store=store).status() == "cancelled"
+                status, body = lab.api("physviz", "api", "jobs", job.id)
+                assert body["status"] == "cancelled" and body["cancel_requested"] is True
+
+                errors = console.errors()
+                assert not errors, f"browser console errors: {json.dumps(errors)[:3000]}"
+        finally:
+            cancel_leftover_jobs(store)

@@ -1,0 +1,383 @@
+"""The quickstart in a real JupyterLab, in Debian's Chromium through Python Playwright.
+
+JupyterLab runs with a token on a free loopback port with its own config, runtime, settings and
+workspace folders. The test runs every cell, waits for the scrubber and spectrum plots (Bokeh
+canvases), moves the time player and checks the field image changed, checks the spectrum plot and the
+job monitor with the notebook's fine-tune, opens the server extension's jobs page, and fails on any
+browser console error. Screenshots are kept in tests/artifacts/browser_lab/.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+pytestmark = pytest.mark.slow
+
+
+# -- JupyterLab --------------------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    """GET a URL; (status, body), also for HTTP error statuses."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@dataclass
+class Lab:
+    """A running `jupyter lab`: its URL (ending in the base URL), token, log and environment."""
+
+    url: str
+    token: str
+    log: Path
+    env: dict[str, str]
+    proc: subprocess.Popen = field(repr=False)
+
+    def api(self, *parts: str) -> tuple[int, object]:
+        """GET a JSON route under the base URL with the token."""
+        status, body = http_get(f"{self.url}{'/'.join(parts)}?token={self.token}")
+        return status, json.loads(body) if body.strip().startswith((b"{", b"[")) else body
+
+    def tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:] if self.log.exists() else "(no log)"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def running_lab(tmp: Path, root: Path, base_url: str = "/", env: dict[str, str] | None = None) -> Iterator[Lab]:
+    """Start JupyterLab on a free loopback port with a token and private Jupyter folders; stop it after."""
+    port, token = free_port(), secrets.token_hex(16)
+    lab_env = {k: v for k, v in os.environ.items()
+               if k not in ("JUPYTER_TOKEN", "JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTERHUB_API_TOKEN")}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTERLAB_SETTINGS_DIR"):
+        lab_env[name] = str(tmp / name.lower())
+    # No news pop-up over the page (it would also ask the internet).
+    settings = tmp / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Start the notebook's own kernel without asking (the physviz kernel named in its metadata).
+    tracker = tmp / "jupyterlab_settings_dir" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
+    lab_env.update(env or {})
+    log = tmp / "lab.log"
+    argv = [JUPYTER, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}", f"--ServerApp.base_url={base_url}", "--ServerApp.port_retries=0"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=root, env=lab_env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    lab = Lab(f"http://127.0.0.1:{port}{base_url}", token, log, lab_env, proc)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"jupyter lab exited with {proc.returncode}:\n{lab.tail()}"
+            with contextlib.suppress(OSError):
+                if http_get(f"{lab.url}api/status?token={token}", timeout=2)[0] == 200:
+                    break
+            assert time.monotonic() < deadline, f"jupyter lab did not answer in 90 s:\n{lab.tail()}"
+            time.sleep(0.5)
+        yield lab
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+
+
+# -- Chromium ------------------------------------------------------------------------------------------
+class Console:
+    """Every console message and page error of the pages of a browser context."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str, str]] = []
+
+    def watch(self, page) -> None:
+        page.on("console", lambda m: self.messages.append((m.type, m.text, page.url)))
+        page.on("pageerror", lambda e: self.messages.append(("pageerror", str(e), page.url)))
+        page.on("requestfailed", lambda r: self.messages.append(("requestfailed", f"{r.url} {r.failure}", page.url)))
+
+    def errors(self) -> list[tuple[str, str, str]]:
+        return [m for m in self.messages if m[0] in ("error", "pageerror", "requestfailed")]
+
+
+@contextlib.contextmanager
+def chromium(tmp: Path, width: int = 1750, height: int = 1100):
+    """A headless Debian Chromium context with a fresh profile, and its console log."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run `bash scripts/setup-env.sh --system`."
+    from playwright.sync_api import sync_playwright
+
+    console = Console()
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": width, "height": height})
+        context.on("page", console.watch)
+        try:
+            yield context, console
+        finally:
+            context.close()
+
+
+def open_and_run_all(page, lab: Lab, notebook: str, done_text: str, timeout_s: float = 240) -> None:
+    """Open a notebook in JupyterLab, run all cells from the Run menu, wait for `done_text` in an output."""
+    page.goto(f"{lab.url}lab/tree/{notebook}?token={lab.token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    wait_for_steady_kernel(page, lab, notebook)
+    # Run > Run All Cells; again if no cell got an execution count (the click came too early).
+    prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: prompt.inner_text().strip("[]: *").isdigit(), 60, "the first cell to run")
+            break
+        page.screenshot(path=str(ARTIFACTS / f"run-all-retry-{attempt}.png"))
+        wait_for_steady_kernel(page, lab, notebook)
+    else:
+        raise AssertionError(f"Run All started no cell:\n{lab.tail()}")
+    deadline = time.monotonic() + timeout_s
+    done = page.locator(".jp-OutputArea-output", has_text=done_text)
+    while not done.count():
+        tracebacks = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+        assert not tracebacks.count(), tracebacks.first.inner_text()[-3000:]
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(ARTIFACTS / f"timeout-{notebook}.png"))
+            raise AssertionError(f"no {done_text!r} after {timeout_s} s:\n{lab.tail()}")
+        page.wait_for_timeout(500)
+    # The views' comms open while the last cells run; let the kernel answer them before any click.
+    wait_for_steady_kernel(page, lab, notebook)
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    """Poll until predicate() is true."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.25)
+
+
+def wait_for_steady_kernel(page, lab: Lab, notebook: str, timeout_s: float = 90) -> None:
+    """Wait until the notebook has one idle kernel that stays the same for 2 s (JupyterLab may swap the first)."""
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_s * 1000)
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while True:
+        if dialog.count():  # accept the notebook's own kernel if JupyterLab asks
+            dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        _, sessions = lab.api("api", "sessions")
+        mine = [s for s in sessions if s["path"] == notebook and s.get("kernel")]
+        now = (mine[0]["kernel"]["id"], mine[0]["kernel"]["execution_state"]) if len(mine) == 1 else None
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now and now[1] == "idle" and time.monotonic() - since > 2:
+            return
+        assert time.monotonic() < deadline, f"no steady kernel for {notebook}: {sessions}\n{lab.tail()}"
+        page.wait_for_timeout(250)
+
+
+def cell_output(page, code_snippet: str):
+    """The output area of the code cell whose source contains `code_snippet`."""
+    cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text=code_snippet))
+    assert cell.count() == 1, f"{cell.count()} cells hold {code_snippet!r}"
+    return cell.locator(".jp-OutputArea")
+
+
+DEEP_TEXT = """(el) => { const out = []; const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+  for (const c of n.childNodes) {
+    if (c.nodeType === 3) out.push(c.textContent);
+    else if (c.nodeType === 1 && !['SCRIPT', 'STYLE'].includes(c.tagName)) walk(c); } };
+  walk(el); return out.join(' ').replace(/\\s+/g, ' '); }"""
+
+
+def deep_text(locator) -> str:
+    """The text of an element including what Bokeh and Panel draw in shadow roots."""
+    return locator.evaluate(DEEP_TEXT)
+
+
+def wait_for_count(locator, n: int, timeout_s: float = 60) -> int:
+    """Wait until the locator matches at least n elements; return the count."""
+    deadline = time.monotonic() + timeout_s
+    while (count := locator.count()) < n:
+        assert time.monotonic() < deadline, f"{count} < {n} elements after {timeout_s} s"
+        time.sleep(0.25)
+    return count
+
+
+def wait_for_change(read, before, timeout_s: float = 30):
+    """Poll read() until it differs from `before`; return the new value."""
+    deadline = time.monotonic() + timeout_s
+    while (now := read()) == before:
+        assert time.monotonic() < deadline, f"still {before!r} after {timeout_s} s"
+        time.sleep(0.2)
+    return now
+
+
+def changed_fraction(png_a: bytes, png_b: bytes) -> float:
+    """Fraction of pixels that differ between two screenshots of the same size."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png_a)).convert("RGB"), dtype=np.int16)
+    b = np.asarray(Image.open(io.BytesIO(png_b)).convert("RGB"), dtype=np.int16)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float((np.abs(a - b).sum(axis=2) > 24).mean())
+
+
+def artifacts(name: str) -> Path:
+    """A fresh folder for this test's screenshots."""
+    folder = ARTIFACTS / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def cancel_leftover_jobs(store: Path) -> None:
+    """Cancel jobs a failed test left running."""
+    if not store.exists():
+        return
+    import physviz.jobs
+
+    for job in physviz.jobs.list(store=store):
+        with contextlib.suppress(Exception):
+            if job.status() not in ("completed", "failed", "cancelled"):
+                job.cancel()
+
+
+# -- the test -------------------------------------------------------------------------------------------
+def test_quickstart_runs_in_chromium_with_live_widgets_and_the_job_monitor():
+    shots = artifacts("browser_lab")
+    with tempfile.TemporaryDirectory(prefix="physviz-browser-") as tmpdir:
+        tmp = Path(tmpdir)
+        root = tmp / "root"
+        root.mkdir()
+        shutil.copy(REPO / "examples" / "quickstart.ipynb", root / "quickstart.ipynb")
+        store = tmp / "jobs.sqlite"
+        try:
+            with running_lab(tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, chromium(tmp) as (ctx, console):
+                page = ctx.new_page()
+                t0 = time.monotonic()
+                open_and_run_all(page, lab, "quickstart.ipynb", "quickstart OK")
+                ran_s = time.monotonic() - t0
+
+                # The scrubber: three field images and the VRMSE curve, drawn by Bokeh.
+                scrub = cell_output(page, "RolloutScrubber(")
+                scrub.scroll_into_view_if_needed()
+                wait_for_count(scrub.locator(".bk-Figure"), 4)
+                wait_for_count(scrub.locator("canvas"), 4)
+                page.wait_for_timeout(1000)
+                figures = scrub.locator(".bk-Figure")
+                truth_fig, pred_fig = figures.nth(0), figures.nth(1)
+                before = [truth_fig.screenshot(), pred_fig.screenshot()]
+                scrub.screenshot(path=str(shots / "scrubber_t0.png"))
+                slider = scrub.locator("input[type=range]").first
+                stats = scrub.locator("p:has(strong:text-is('VRMSE'))").first  # the stats line of the frame shown
+                stats_before = stats.inner_text()
+                assert slider.input_value() == "0"
+
+                # Move the time player three frames on: the kernel sends new frames back.
+                for _ in range(3):
+                    scrub.locator("button.next").first.click()
+                    page.wait_for_timeout(150)
+                wait_for_change(stats.inner_text, stats_before)
+                assert slider.input_value() == "3"
+                page.wait_for_timeout(1000)
+                after = [truth_fig.screenshot(), pred_fig.screenshot()]
+                scrub.screenshot(path=str(shots / "scrubber_t3.png"))
+                for name, a, b in zip(("truth", "prediction"), before, after):
+                    (shots / f"{name}_t0.png").write_bytes(a)
+                    (shots / f"{name}_t3.png").write_bytes(b)
+                    frac = changed_fraction(a, b)
+                    assert frac > 0.05, f"the {name} image hardly changed ({frac:.3f} of its pixels)"
+
+                # The spectrum view: E(k), ratio and the error map, each a Bokeh canvas.
+                spec = cell_output(page, "scrubber.spectrum()")
+                spec.scroll_into_view_if_needed()
+                assert wait_for_count(spec.locator(".bk-Figure"), 2) >= 2
+                wait_for_count(spec.locator("canvas"), 2)
+                page.wait_for_timeout(500)
+                spec.screenshot(path=str(shots / "spectrum.png"))
+                box = spec.locator(".bk-Figure").first.bounding_box()
+                assert box and box["width"] > 200 and box["height"] > 150, box
+
+                # The job monitor shows the fine-tune the notebook launched, completed.
+                mon = cell_output(page, "pw.JobMonitor(job")
+                mon.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                mon.screenshot(path=str(shots / "job_monitor.png"))
+                text = deep_text(mon)
+                assert "quickstart-finetune" in text and "completed" in text, text[:2000]
+                assert "quickstart-finetune" in mon.locator("select").first.inner_text()
+                page.screenshot(path=str(shots / "lab.png"))
+
+                # The server saw the kernel's job in the durable store ...
+                status, body = lab.api("physviz", "api", "jobs")
+                assert status == 200, body
+                jobs = {j["name"]: j for j in body["jobs"]}
+                assert jobs["quickstart-finetune"]["status"] == "completed"
+                job_id = jobs["quickstart-finetune"]["id"]
+                # ... and its jobs page shows it, with the log streamed and the last loss.
+                jobs_page = ctx.new_page()
+                jobs_page.goto(f"{lab.url}physviz/jobs")
+                row = jobs_page.locator(f"tr.job[data-id='{job_id}']")
+                row.wait_for(timeout=15_000)
+                assert row.get_attribute("data-status") == "completed"
+                row.click()
+                jobs_page.wait_for_function("document.getElementById('log').textContent.length > 0", timeout=15_000)
+                jobs_page.wait_for_function(
+                    "document.getElementById('metrics').textContent.startsWith('step 8')", timeout=15_000)
+                assert jobs_page.locator("#cancel").is_disabled()
+                jobs_page.screenshot(path=str(shots / "jobs_page.png"))
+
+                errors = console.errors()
+                assert not errors, f"browser console errors: {errors}"
+                print(f"notebook ran in the browser in {ran_s:.0f} s")
+        finally:
+            cancel_leftover_jobs(store)
