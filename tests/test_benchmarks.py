@@ -27,5 +27,12 @@ def test_quick_benchmarks_run_and_report(tmp_path):
     assert all(r["ours"]["median"] > 0 for r in report["results"])
     assert all(r["peer"]["median"] > 0 for r in report["results"] if r["peer"] is not None)
     assert report["machine"]["cpu_count"] >= 1
+    from benchmarks.__main__ import BENCHMARKS
+
+    ran = {r["extra"].get("benchmark") for r in report["results"]}
+    assert ran == set(BENCHMARKS), set(BENCHMARKS) - ran  # every benchmark of the suite produced rows
+    model = [r for r in report["results"] if r["area"] == "model" and "inference step" in r["name"]]
+    assert model and 0 < model[0]["extra"]["fraction_of_peak"] < 1.5  # the roofline line is there
     text = out.read_text()
     assert "## start-up" in text and "## data" in text and "## simulate" in text and "ratio" in text
+    assert "## model" in text and "## views" in text and "## train" in text
