@@ -68,3 +68,41 @@ def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int
             best = min(best, time.perf_counter() - t0)
         rates.append(2 * n**3 / best / 1e9)
     return max(rates)
+
+
+def interleaved_peak_fraction(step: Any, flops: float, rounds: int = 10, size: int = 4096, peak_repeats: int = 2,
+                              step_repeats: int = 3) -> dict[str, Any]:
+    """Fraction of the matmul peak reached by `step`, with the peak re-measured beside every timing.
+
+    This machine's speed drifts by up to 2x within a minute (other tenants on the host), so a
+    peak taken once before and once after a run mixes fast and slow moments. Each round
+    here times a `size`^3 float32 product (best of `peak_repeats`) and then `step` (median
+    of `step_repeats`) back to back; the fraction of each round uses its own peak. Returns
+    the per-round fractions, step times and peaks, with their medians.
+    """
+    import statistics
+
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    step()
+    fractions, steps, peaks = [], [], []
+    for _ in range(rounds):
+        best = float("inf")
+        for _ in range(peak_repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - t0)
+        peak = 2 * size**3 / best / 1e9
+        samples = []
+        for _ in range(step_repeats):
+            t0 = time.perf_counter()
+            step()
+            samples.append(time.perf_counter() - t0)
+        t_step = statistics.median(samples)
+        fractions.append(flops / t_step / 1e9 / peak)
+        steps.append(t_step)
+        peaks.append(peak)
+    return {"fractions": fractions, "steps": steps, "peaks": peaks, "fraction": statistics.median(fractions),
+            "step": statistics.median(steps), "peak": statistics.median(peaks)}

@@ -256,6 +256,9 @@ def test_attention_paths_agree_in_value_and_gradient(shape: tuple[int, ...], mon
         y = m(x, [0, 1], bcs)
         y.square().sum().backward()
         results.append((y.detach(), {k: p.grad for k, p in m.named_parameters() if p.grad is not None}))
+        with torch.inference_mode():  # the in-place inference path (folded norms, cached weights) agrees
+            y_inf = m.eval()(x, [0, 1], bcs)
+        assert float((y_inf - y.detach()).norm() / y.norm()) < 1e-5, f"inference path, fast={fast}"
     (y0, g0), (y1, g1) = results
     assert float((y0 - y1).norm() / y1.norm()) < 1e-5
     assert g0.keys() == g1.keys()

@@ -11,7 +11,9 @@ at most 64 tokens, where the per-axis attentions become one dense product with
 -inf masks across lines). All paths compute the same function (tests compare them).
 
 In inference (no autograd recording) the blocks update the token stream in place and
-cache tensors derived from parameters (split projections, scaled affines, biases).
+cache tensors derived from parameters (split projections, scaled affines, biases); the
+time block's instance norms are folded into the projections around its attention, and
+q/k LayerNorms reduce to RMS scalings of rows centred by the weights (see `_QKV`).
 """
 from __future__ import annotations
 
@@ -143,29 +145,76 @@ class _QKV(nn.Module):
         bias_type, buckets, max_distance, periodic = cfg_bias
         self.rel_pos_bias = RelativePositionBias(num_heads, buckets, max_distance, periodic) if bias_type == "rel" else None
 
-    def qkv(self, h: torch.Tensor, h_q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(..., d) -> q, k, v, each (..., heads, hd) and contiguous; q and k layer-normed, q pre-scaled by hd^-1/2.
+    def qkv(self, h: torch.Tensor, h_q: torch.Tensor | None = None, fold: InstanceNorm | None = None,
+            v_bias: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(..., d) -> q, k, v, each (..., heads, hd); q and k layer-normed, q pre-scaled by hd^-1/2.
 
-        The head-major rows of the projection ``[h0: q k v | h1: q k v | ...]`` are split
-        into three products, so q and k come out contiguous for the fused LayerNorm.
-        ``h_q`` (a part of ``h``) restricts the queries to it.
+        With autograd the head-major rows of the projection ``[h0: q k v | h1: q k v | ...]``
+        are split into three products, so q and k come out contiguous for the fused
+        LayerNorm. In inference one product makes all three, and q, k, v are strided views
+        of it (per token ``[h0: q k v | ...]``: tokens and heads still merge into one
+        stride, which the attention's batched products take as they are).
+        ``h_q`` (a part of ``h``) restricts the queries to it. ``fold``: ``h`` is standardized
+        but not yet scaled by that norm's affine, which is folded into the projection here.
+        ``v_bias=False`` leaves v's bias out (exact where an instance norm follows the attention).
         """
         H, hd = self.num_heads, self.head_dim
         params = (self.input_head.weight, self.input_head.bias, self.qnorm.weight, self.qnorm.bias)
-        (wq, bq), (wk, bk), (wv, bv), (gq, sq) = derived(self, "qkv", params, self._qkv_weights)
+        if fold is not None:
+            params += (fold.weight, fold.bias)
         h_q = h if h_q is None else h_q
+        if inplace_ok() and h_q is h:
+            params += (self.knorm.weight, self.knorm.bias)
+            w, b, gq, sq = derived(self, "qkv_fused", params, lambda: self._qkv_fused(fold, v_bias),
+                                   key=(fold is not None, v_bias))
+            q, k, v = linear(h, w, b).unflatten(-1, (H, 3, hd)).unbind(-2)
+            return _rms_rows_(q, self.qnorm.eps).mul_(gq).add_(sq), _rms_rows_(k, self.knorm.eps), v
+        if inplace_ok():
+            params += (self.knorm.weight, self.knorm.bias)
+            (wq, bq), (wk, bk), (wv, bv), (gq, sq) = derived(self, "qkv_centred", params,
+                                                             lambda: self._qkv_weights(fold, centred=True), key=fold is not None)
+            q = _rms_rows_(linear(h_q, wq, bq).unflatten(-1, (H, hd)), self.qnorm.eps).mul_(gq).add_(sq)
+            k = _rms_rows_(linear(h, wk, bk).unflatten(-1, (H, hd)), self.knorm.eps)
+            v = linear(h, wv, bv if v_bias else None).unflatten(-1, (H, hd))
+            return q, k, v
+        (wq, bq), (wk, bk), (wv, bv), (gq, sq) = derived(self, "qkv", params, lambda: self._qkv_weights(fold),
+                                                         key=fold is not None)
+        bv = bv if v_bias else None
         q = F.layer_norm(linear(h_q, wq, bq).unflatten(-1, (H, hd)), (hd,), gq, sq, self.qnorm.eps)
         k = F.layer_norm(linear(h, wk, bk).unflatten(-1, (H, hd)), (hd,), self.knorm.weight, self.knorm.bias, self.knorm.eps)
         v = linear(h, wv, bv).unflatten(-1, (H, hd))
         return q, k, v
 
-    def _qkv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per-part (q, k, v) weights and biases out of the head-major projection, and q's scaled LayerNorm affine."""
+    def _qkv_fused(self, fold: InstanceNorm | None, v_bias: bool) -> tuple[torch.Tensor, ...]:
+        """The centred projection (see `_qkv_weights`) as one head-major matrix and bias, and q's affine."""
+        (wq, bq), (wk, bk), (wv, bv), (gq, sq) = self._qkv_weights(fold, centred=True)
         H, hd = self.num_heads, self.head_dim
-        w = self.input_head.matrix().view(H, 3, hd, -1)
-        b = self.input_head.bias.view(H, 3, hd)
+        bv = bv if v_bias else torch.zeros_like(bv)
+        w = torch.stack([t.view(H, hd, -1) for t in (wq, wk, wv)], 1).reshape(3 * H * hd, -1)
+        b = torch.stack([t.view(H, hd) for t in (bq, bk, bv)], 1).reshape(-1)
+        return w.contiguous(), b.contiguous(), gq, sq
+
+    def _qkv_weights(self, fold: InstanceNorm | None = None, centred: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-part (q, k, v) weights and biases out of the head-major projection, and q's scaled LayerNorm affine.
+
+        ``centred`` (inference): q's and k's rows are centred per head, so the products come
+        out with zero mean over head_dim and the LayerNorms reduce to an RMS scaling. k's
+        LayerNorm affine is moved onto q: with k = k^ * g_k + b_k, q.k = (q * g_k).k^ + q.b_k,
+        and q.b_k is the same for every key, so the softmax over keys does not see it.
+        """
+        H, hd = self.num_heads, self.head_dim
+        w, b = self.input_head.matrix(), self.input_head.bias
+        if fold is not None:
+            w, b = fold.folded(w, b)
+        w, b = w.reshape(H, 3, hd, -1), b.reshape(H, 3, hd)
+        if centred:
+            w = torch.cat((w[:, :2] - w[:, :2].mean(2, keepdim=True), w[:, 2:]), 1)
+            b = torch.cat((b[:, :2] - b[:, :2].mean(2, keepdim=True), b[:, 2:]), 1)
         parts = [(w[:, i].reshape(H * hd, -1), b[:, i].reshape(-1)) for i in range(3)]
         s = hd**-0.5
+        if centred:
+            gk = self.knorm.weight * s
+            return [*parts, (self.qnorm.weight * gk, self.qnorm.bias * gk)]
         return [*parts, (self.qnorm.weight * s, self.qnorm.bias * s)]
 
     def bias(self, length: int, bc: int = 0, repeat: int = 1) -> torch.Tensor | None:
@@ -175,10 +224,22 @@ class _QKV(nn.Module):
         mask = self.rel_pos_bias(length, bc)
         return mask.repeat(1, repeat, 1, 1) if repeat > 1 else mask
 
-    def project_out(self, x: torch.Tensor, gamma: torch.Tensor, residual: torch.Tensor, rate: float) -> torch.Tensor:
-        """residual + drop_path(gamma * output_head(x)), with the residual added inside the GEMM."""
-        w, b = derived(self, "out", (self.output_head.weight, self.output_head.bias, gamma),
-                       lambda: (self.output_head.matrix() * gamma[:, None], self.output_head.bias * gamma))
+    def project_out(self, x: torch.Tensor, gamma: torch.Tensor, residual: torch.Tensor, rate: float,
+                    fold: InstanceNorm | None = None) -> torch.Tensor:
+        """residual + drop_path(gamma * output_head(x)), with the residual added inside the GEMM.
+
+        ``fold``: ``x`` is standardized by that norm, whose affine is folded into the weights here.
+        """
+        def weights() -> tuple[torch.Tensor, torch.Tensor]:
+            w, b = self.output_head.matrix(), self.output_head.bias
+            if fold is not None:
+                w, b = fold.folded(w, b)
+            return w * gamma[:, None], b * gamma
+
+        params = (self.output_head.weight, self.output_head.bias, gamma)
+        if fold is not None:
+            params += (fold.weight, fold.bias)
+        w, b = derived(self, "out", params, weights, key=fold is not None)
         if rate > 0.0 and self.training:
             return residual + drop_path(F.linear(x, w, b), rate, True, 1)
         d = x.shape[-1]
@@ -188,6 +249,12 @@ class _QKV(nn.Module):
             return out.add_(b).view(residual.shape)
         out = torch.addmm(residual.reshape(-1, d), x.reshape(-1, d), w.t())
         return (out + b).view(residual.shape)
+
+
+def _rms_rows_(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """x / sqrt(mean(x^2 over the last dim) + eps), in place: LayerNorm of rows already centred."""
+    r = torch.linalg.vector_norm(x, 2, -1, keepdim=True)
+    return x.mul_(r.square_().div_(x.shape[-1]).add_(eps).rsqrt_())
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -222,8 +289,11 @@ class TimeAttentionBlock(_QKV):
         P = math.prod(S)
         H = self.num_heads
         zf = z.reshape(B, T, P, d)
-        h = self.norm1(zf, 1)
-        q, k, v = self.qkv(h, h[:, -1:] if last_only else None)  # (B, T or 1, P, H, hd)
+        # inference: the norms' affines are folded into the projections around the attention
+        fold = inplace_ok()
+        h = self.norm1.standardize(zf, 1) if fold else self.norm1(zf, 1)
+        q, k, v = self.qkv(h, h[:, -1:] if last_only else None, self.norm1 if fold else None,
+                           v_bias=not fold)  # (B, T or 1, P, H, hd)
         Tq = 1 if last_only else T
         # (B, T, P, H, hd) -> (B, P*H, T, hd): tokens and heads merge into one strided dim (no copy)
         q, k, v = (t.flatten(2, 3).transpose(1, 2) for t in (q, k, v))
@@ -239,9 +309,9 @@ class TimeAttentionBlock(_QKV):
         else:
             o = _attend(q, k, v, None if bias is None else bias.repeat(1, P, 1, 1))
         o = o.reshape(B, Tq, P, d)
-        o = self.norm2(o, 1)
+        o = self.norm2.standardize(o, 1) if fold else self.norm2(o, 1)
         res = zf[:, -1:] if last_only else zf
-        return self.project_out(o, self.gamma, res, self.drop_path).reshape(B, Tq, *S, d)
+        return self.project_out(o, self.gamma, res, self.drop_path, self.norm2 if fold else None).reshape(B, Tq, *S, d)
 
 
 class AxialAttentionBlock(_QKV):
@@ -286,7 +356,7 @@ class AxialAttentionBlock(_QKV):
         m = self.mlp(zf)
         scale = self.mlp_norm.scale(m, n, extra=self.gamma_mlp)
         if inplace_ok() and self.drop_path == 0.0:
-            zf = zf.add_(m.mul_(scale))
+            zf = zf.addcmul_(m, scale)
         else:
             zf = zf + drop_path(m * scale, self.drop_path, self.training, 1)
         return zf.reshape(B, T, *S, d)
@@ -316,19 +386,27 @@ class AxialAttentionBlock(_QKV):
 
         Each mask holds the relative bias within lines along its axis and -inf across
         lines, so every softmax equals that axis' attention; for frames of a few dozen
-        tokens two batched matrix products beat thousands of tiny per-line attentions.
+        tokens two batched matrix products beat thousands of tiny per-line attentions
+        (and softmaxes over rows of a few entries, measured slower still).
         """
         N, H, hd = q.shape[0], self.num_heads, self.head_dim
         P = math.prod(S)
-        qa, ka, va = (t.reshape(N, P, H, hd).transpose(1, 2) for t in (q, k, v))  # (N, H, P, hd)
-        scores = torch.matmul(qa, ka.transpose(-1, -2))  # (N, H, P, P), q is pre-scaled
+        # per head, (N, P, hd) views with row stride H*hd are BLAS operands as they are (no copies)
+        qa, ka, va = (t.reshape(N, P, H, hd) for t in (q, k, v))
+        if inplace_ok():
+            scores = q.new_empty(H, N, P, P)
+            for h in range(H):
+                torch.bmm(qa[:, :, h], ka[:, :, h].transpose(1, 2), out=scores[h])
+        else:
+            scores = torch.stack([torch.bmm(qa[:, :, h], ka[:, :, h].transpose(1, 2)) for h in range(H)])
+        # scores: (H, N, P, P), q is pre-scaled
         probs = None
         for axis in range(len(S)):
             if self.rel_pos_bias is not None:
                 mask = self.rel_pos_bias.line_mask(S, axis, bcs[axis])
             else:
                 mask = _line_mask_nobias(S, axis, scores.device, scores.dtype)
-            mask = mask.to(scores.dtype)
+            mask = mask.to(scores.dtype).transpose(0, 1)  # (H or 1, 1, P, P)
             last = axis == len(S) - 1
             logits = scores.add_(mask) if (last and inplace_ok()) else scores + mask
             p = torch.softmax(logits, dim=-1)
@@ -338,8 +416,8 @@ class AxialAttentionBlock(_QKV):
                 probs.add_(p)
             else:
                 probs = probs + p
-        o = torch.matmul(probs, va)  # (N, H, P, hd)
-        return o.transpose(1, 2).reshape(N, *S, H, hd)
+        o = torch.cat([torch.bmm(probs[h], va[:, :, h]) for h in range(H)], -1)  # (N, P, H*hd)
+        return o.reshape(N, *S, H, hd)
 
 
 def _line_mask_nobias(shape: tuple[int, ...], axis: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

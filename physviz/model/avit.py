@@ -32,6 +32,7 @@ from physviz.model.attention import SpaceTimeBlock
 from physviz.model.config import ModelConfig
 from physviz.model.layers import RMSInstanceNorm, SubsampledLinear, moments
 from physviz.model.registry import FieldRegistry
+from physviz.model.runtime import tune_cpu_allocator
 from physviz.model.stem import HMLPOutput, HMLPStem, new_head
 
 AXES = ("x", "y", "z")
@@ -223,6 +224,8 @@ class AViT(nn.Module):
         its kernels averaged over z. So one model trains on 2D and 3D data.
         """
         x, ids, bc = self._check(x, field_ids, bcs)
+        if x.device.type == "cpu" and not torch.is_grad_enabled():
+            tune_cpu_allocator()
         shifts = None
         if self.training and self.config.jitter:
             shifts = torch.randint(0, self.config.patch_size, (len(bc),)).tolist()
@@ -277,9 +280,10 @@ class AViT(nn.Module):
         B, T, C, *S = x.shape
         n = len(S)
         with torch.no_grad():
-            mean, _, var = moments(x, (1, *range(3, 3 + n)), correction=1)
+            mean, centred, var = moments(x, (1, *range(3, 3 + n)), correction=1)
             std = var.sqrt() + 1e-7
-        xn = (x - mean).div_(std)
+        # the centred input is reused unless a gradient must flow back to x
+        xn = (x - mean).div_(std) if x.requires_grad else centred.div_(std)
         plan = self._pad_plan(S, bc, shifts)
         if plan is not None:
             xn = self._pad(xn, plan)
