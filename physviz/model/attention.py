@@ -392,13 +392,15 @@ class AxialAttentionBlock(_QKV):
         N, H, hd = q.shape[0], self.num_heads, self.head_dim
         P = math.prod(S)
         # per head, (N, P, hd) views with row stride H*hd are BLAS operands as they are (no copies)
-        qa, ka, va = (t.reshape(N, P, H, hd) for t in (q, k, v))
+        qh = q.reshape(N, P, H, hd).unbind(2)  # H views (N, P, hd)
+        kh = k.reshape(N, P, H, hd).permute(2, 0, 3, 1).unbind(0)  # H views (N, hd, P)
+        vh = v.reshape(N, P, H, hd).unbind(2)
         if inplace_ok():
             scores = q.new_empty(H, N, P, P)
-            for h in range(H):
-                torch.bmm(qa[:, :, h], ka[:, :, h].transpose(1, 2), out=scores[h])
+            for qq, kk, out in zip(qh, kh, scores.unbind(0)):
+                torch.bmm(qq, kk, out=out)
         else:
-            scores = torch.stack([torch.bmm(qa[:, :, h], ka[:, :, h].transpose(1, 2)) for h in range(H)])
+            scores = torch.stack([torch.bmm(qq, kk) for qq, kk in zip(qh, kh)])
         # scores: (H, N, P, P), q is pre-scaled
         probs = None
         for axis in range(len(S)):
@@ -416,7 +418,7 @@ class AxialAttentionBlock(_QKV):
                 probs.add_(p)
             else:
                 probs = probs + p
-        o = torch.cat([torch.bmm(probs[h], va[:, :, h]) for h in range(H)], -1)  # (N, P, H*hd)
+        o = torch.cat([torch.bmm(pp, vv) for pp, vv in zip(probs.unbind(0), vh)], -1)  # (N, P, H*hd)
         return o.reshape(N, *S, H, hd)
 
 
