@@ -10,7 +10,7 @@ import xarray as xr
 import yaml
 
 from physviz.errors import ParameterError
-from physviz.model.evaluate import autoregress, evaluate, persistence, vrmse
+from physviz.model.evaluate import autoregress, evaluate, live_trajectories, persistence, vrmse
 
 
 def test_vrmse_matches_the_analysis_layer() -> None:
@@ -35,6 +35,17 @@ def test_persistence_skill_is_the_error_of_the_last_frame() -> None:
     # a predictor that feeds back: the rollout of "add one" is last + step
     out = autoregress(lambda x: x[:, -1] + 1, data[:, :3], 3)
     np.testing.assert_allclose(out[:, 2], data[:, 2] + 3, rtol=1e-6)
+
+
+def test_uniform_trajectories_are_left_out() -> None:
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(4, 6, 2, 8, 8)).astype(np.float32)
+    data[1, 3:, 0] = 0.7  # field 0 dies out from frame 3: VRMSE would divide by 0 + 1e-7
+    data[3, :, 1] = 0.0  # field 1 never varies
+    assert live_trajectories(data).tolist() == [True, False, True, False]
+    dead = evaluate(lambda x: x[:, -1] + 0.01, data, context=2, steps=2)
+    live = evaluate(lambda x: x[:, -1] + 0.01, data[live_trajectories(data)], context=2, steps=2)
+    assert live.one_step < 2.0 and dead.one_step > 5 * live.one_step  # uniform frames swamp the mean
 
 
 def test_fno_baseline_trains_and_predicts() -> None:
@@ -93,3 +104,13 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
         assert (tmp_path / fig).stat().st_size > 1000
     assert json.loads((work / "results.json").read_text())["skill"]
     assert yaml.safe_load((work / "train.yaml").read_text())["steps"] == 6
+
+
+def test_training_seconds_leave_out_the_pause_between_runs(tmp_path: Path) -> None:
+    from physviz.train.pretrain import training_seconds
+
+    lines = [{"kind": "train", "step": s, "time": 1000.0 + 10 * s} for s in range(5)]  # 40 s
+    lines += [{"kind": "train", "step": s, "time": 90_000.0 + 10 * (s - 4)} for s in range(4, 8)]  # resumed: +30 s
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    assert training_seconds(tmp_path) == pytest.approx(70.0)

@@ -156,7 +156,7 @@ def evaluate_all(recipe: Recipe, workdir: Path, model: Any, fno: dict[str, Path]
     """Skill of the model, persistence and the FNO on every held-out test set; spectra after 10 steps."""
     from tqdm.auto import tqdm
 
-    from physviz.model.evaluate import autoregress, evaluate, model_predictor, persistence
+    from physviz.model.evaluate import autoregress, evaluate, live_trajectories, model_predictor, persistence
 
     results: dict[str, Any] = {}
     spectra: dict[str, Any] = {}
@@ -165,11 +165,14 @@ def evaluate_all(recipe: Recipe, workdir: Path, model: Any, fno: dict[str, Path]
     for path in tqdm(paths, desc="evaluate", disable=not progress):
         name = path.stem
         ds, fields, bcs, data = load_eval(path)
+        live = live_trajectories(data)
+        excluded = int((~live).sum())
+        data = data[live]
         predictors = {"model": model_predictor(model, fields, bcs), "persistence": persistence}
         if fno and name in fno and fno[name].exists():
             predictors["fno"] = load_fno(fno[name], data.shape, recipe.context)
         row: dict[str, Any] = {"fields": fields, "trajectories": int(data.shape[0]), "frames": int(data.shape[1]),
-                               "resolution": list(data.shape[3:])}
+                               "resolution": list(data.shape[3:]), "excluded_uniform": excluded}
         for pname, pred in predictors.items():
             skill = evaluate(pred, data, recipe.context, max_steps, fields)
             row[pname] = {"one_step": skill.one_step, "per_field_one_step": skill.per_field_one_step,
@@ -310,8 +313,9 @@ def run_training(recipe: Recipe, workdir: Path, overrides: list[str] | None = No
     return final
 
 
-def training_seconds(workdir: Path) -> float:
-    """Wall-clock seconds the training run spent, from its metrics stream (first to last line)."""
+def training_seconds(workdir: Path, max_gap: float = 600.0) -> float:
+    """Wall-clock seconds the training spent, from its metrics stream: the sum of the gaps between lines, leaving out
+    gaps over `max_gap` (the run was stopped and resumed later)."""
     times = []
     path = workdir / "train" / "metrics.jsonl"
     if path.exists():
@@ -320,7 +324,8 @@ def training_seconds(workdir: Path) -> float:
                 times.append(float(json.loads(line)["time"]))
             except (ValueError, KeyError, TypeError):
                 continue
-    return (max(times) - min(times)) if len(times) > 1 else 0.0
+    times.sort()
+    return float(sum(d for d in np.diff(times) if d <= max_gap)) if len(times) > 1 else 0.0
 
 
 def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
@@ -391,6 +396,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         "",
         f"Held-out test sets: {recipe.eval_trajectories} trajectories per dataset with other seeds (so other random "
         f"initial conditions and random parameters), {recipe.eval_steps} frames each.",
+        *_excluded_line(skill),
         "",
         "## Training",
         "",
@@ -450,6 +456,17 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
                   "data, fine-tuned on 25-200 low- and high-Mach trajectories against the same architecture from scratch) "
                   f"is `{commands['transfer']}`; it has not been run for this checkpoint.", ""]
     return "\n".join(lines)
+
+
+def _excluded_line(skill: dict[str, Any]) -> list[str]:
+    """The card's note on test trajectories left out because a field went uniform (VRMSE undefined there)."""
+    out = {k: int(v.get("excluded_uniform", 0)) for k, v in skill.items() if v.get("excluded_uniform")}
+    if not out:
+        return []
+    listed = ", ".join(f"{k}: {n}" for k, n in sorted(out.items()))
+    return ["", f"Left out of the skill tables: test trajectories in which a field becomes uniform (the Gray-Scott "
+            f"pattern dies out or never forms; VRMSE divides by its spatial variance, 0 there): {listed}. The skill "
+            f"is measured on the remaining trajectories of those sets."]
 
 
 def _fno_steps_line(workdir: Path) -> list[str]:
