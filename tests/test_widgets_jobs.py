@@ -182,3 +182,21 @@ def test_cancel_and_reattach_to_earlier_jobs(store, tmp_path):
     assert physviz.jobs.get(slow.id).status() == "cancelled"
     x, y = mon.loss.data("train loss")
     np.testing.assert_allclose(y, 1.0 / (x + 1))  # every step read once, in order
+
+
+def test_loss_curve_rewinds_when_a_resumed_run_repeats_steps() -> None:
+    from physviz.widgets.base import ensure_panel
+    from physviz.widgets.plots import CurvePanel
+
+    ensure_panel()
+    curve = CurvePanel(["train loss"], "step", "loss", logy=True)
+    for step, loss in [(10, 1.0), (20, 0.8), (30, 0.7), (40, 0.6)]:
+        curve.append("train loss", step, loss)
+    x, y = curve.data("train loss")
+    assert x.tolist() == [10, 20, 30, 40]  # HoloViews' construction points are gone
+    # killed after step 40, resumed from the checkpoint at step 20: steps 30.. come again
+    for step, loss in [(30, 0.69), (40, 0.58), (50, 0.5)]:
+        curve.append("train loss", step, loss)
+    x, y = curve.data("train loss")
+    assert x.tolist() == [10, 20, 30, 40, 50] and np.all(np.diff(x) > 0)
+    assert y.tolist() == [1.0, 0.8, 0.69, 0.58, 0.5]  # the repeated steps keep the resumed run's values

@@ -134,6 +134,8 @@ class CurvePanel:
         self.figure.y_range = DataRange1d(range_padding=0.05)
         subplots = list(self.plot.subplots.values())
         self.sources = {name: sp.handles["source"] for name, sp in zip(names, subplots)}
+        # curves still holding HoloViews' construction points (replaced, not extended, by the first data)
+        self._placeholder = set(names)
         self.cursor = None
         if cursor is not None:
             self.cursor = Span(location=float(cursor), dimension="height", line_color="#888888", line_dash="dashed", line_width=2)
@@ -143,10 +145,24 @@ class CurvePanel:
 
     def set(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
         """Replace one curve's points."""
+        self._placeholder.discard(name)
         self.sources[name].data = {"x": np.asarray(x, np.float64), "y": np.asarray(y, np.float64)}
 
     def append(self, name: str, x: float, y: float) -> None:
-        """Add one point to a curve (frames arriving from a rollout)."""
+        """Add one point to a curve (frames arriving from a rollout, metrics from a run).
+
+        A point at or before the curve's last x (a resumed run repeats its steps from the
+        checkpoint) first drops the points from that x on, so the line never doubles back.
+        """
+        if name in self._placeholder:
+            self.set(name, np.array([x]), np.array([y]))
+            return
+        xs = np.asarray(self.sources[name].data["x"], np.float64)
+        if len(xs) and float(x) <= xs[-1]:
+            keep = xs < float(x)
+            ys = np.asarray(self.sources[name].data["y"], np.float64)[keep]
+            self.set(name, np.append(xs[keep], float(x)), np.append(ys, float(y)))
+            return
         self.sources[name].stream({"x": [float(x)], "y": [float(y)]})
 
     def move_cursor(self, x: float) -> None:
