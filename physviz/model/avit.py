@@ -30,12 +30,28 @@ from torch.utils.checkpoint import checkpoint
 from physviz.errors import ParameterError, SchemaError, UnknownFieldError
 from physviz.model.attention import SpaceTimeBlock
 from physviz.model.config import ModelConfig
-from physviz.model.layers import RMSInstanceNorm, SubsampledLinear, moments
+from physviz.model.layers import RMSInstanceNorm, SubsampledLinear
 from physviz.model.registry import FieldRegistry
 from physviz.model.runtime import tune_cpu_allocator
 from physviz.model.stem import HMLPOutput, HMLPStem, new_head
 
 AXES = ("x", "y", "z")
+
+
+def _input_moments(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean (B, 1, C, 1..), centred x and unbiased variance of x (B, T, C, *S) over time and space, per sample and field.
+
+    The sums run over each frame's contiguous points (fast innermost reductions), then over
+    time; the sum of squares is one norm per frame, without a squared copy of the input.
+    """
+    B, T, C = x.shape[:3]
+    flat = x.reshape(B, T, C, -1)
+    count = T * flat.shape[-1]
+    shape = (B, 1, C, *([1] * n))
+    mean = (flat.sum(-1).sum(1) / count).view(shape)
+    centred = x - mean
+    ss = torch.linalg.vector_norm(centred.reshape(B, T, C, -1), 2, -1).square_().sum(1)
+    return mean, centred, (ss / max(count - 1, 1)).view(shape)
 
 
 class AViT(nn.Module):
@@ -280,7 +296,7 @@ class AViT(nn.Module):
         B, T, C, *S = x.shape
         n = len(S)
         with torch.no_grad():
-            mean, centred, var = moments(x, (1, *range(3, 3 + n)), correction=1)
+            mean, centred, var = _input_moments(x, n)
             std = var.sqrt() + 1e-7
         # the centred input is reused unless a gradient must flow back to x
         xn = (x - mean).div_(std) if x.requires_grad else centred.div_(std)

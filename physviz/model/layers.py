@@ -103,7 +103,15 @@ class RMSInstanceNorm(nn.Module):
 
     def scale(self, x: torch.Tensor, n_spatial: int, eps_mult: float = 1.0, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The per-(sample, channel) factor weight / (std + eps*eps_mult) [* extra]."""
-        mean, _, var = moments(x, spatial_dims(x, n_spatial), correction=1, keep_centred=False)
+        dims = spatial_dims(x, n_spatial)
+        if self.floor == 0 and inplace_ok():
+            # inference: w / (sqrt(ss / (n-1)) + eps) == w * sqrt(n-1) / (sqrt(ss) + eps * sqrt(n-1)), fewer small ops
+            k = math.sqrt(max(math.prod(x.shape[d] for d in dims) - 1, 1))
+            centred = x - x.mean(dims, keepdim=True)
+            den = centred.mul_(centred).sum(dims, keepdim=True).sqrt_().add_(self.eps * eps_mult * k)
+            w = self.weight * k if extra is None else self.weight * (extra * k)
+            return w / den
+        mean, _, var = moments(x, dims, correction=1, keep_centred=False)
         w = self.weight if extra is None else self.weight * extra
         return w / self._denominator(mean, var, eps_mult)
 
