@@ -16,6 +16,8 @@ from physviz.model import AViT, ModelConfig
 import physviz.model.runtime as rt
 if sys.argv[1] != "tune":
     rt._state["done"] = False  # as if the tuning had been skipped
+    import ctypes  # glibc's default threshold, pinned (its adaptive raise otherwise varies from run to run)
+    ctypes.CDLL("libc.so.6").mallopt(-3, 128 << 10)
 tuned = rt.tune_cpu_allocator()
 torch.manual_seed(0)
 model = AViT(ModelConfig.preset("tiny", processor_blocks=4)).eval()
@@ -47,8 +49,8 @@ def test_tuned_allocator_reuses_freed_blocks() -> None:
     assert tuned["tuned"] is True and tuned["again"] is True  # idempotent
     assert plain["tuned"] is False
     # untuned, freed activation buffers go back to the kernel and fault in again on every forward
-    assert plain["faults"] > 500, plain
-    assert tuned["faults"] < plain["faults"] / 5, (plain, tuned)
+    assert plain["faults"] > 1000, plain
+    assert tuned["faults"] < plain["faults"] / 20, (plain, tuned)
 
 
 def test_opt_out_leaves_malloc_alone() -> None:

@@ -101,16 +101,19 @@ def evaluate(predict: Predictor, data: np.ndarray, context: int, steps: int, fie
     return Skill(float(one.mean()), curve, {f: float(one[:, c].mean()) for c, f in enumerate(names)})
 
 
-def live_trajectories(data: np.ndarray, floor: float = 1e-6) -> np.ndarray:
-    """Mask (B,) of trajectories whose every field varies in space in every frame (spatial variance > `floor`).
+def live_trajectories(data: np.ndarray, start: int = 0, rel: float = 1e-6) -> np.ndarray:
+    """Mask (B,) of trajectories in which no field goes uniform from frame `start` on.
 
-    A Gray-Scott pattern that dies out (or never forms) leaves a uniform field: its VRMSE
-    divides by a variance of 0 (+1e-7), so any residual reads as an error of 100s and one
-    such trajectory swamps the mean over a test set. Skill is measured on the others.
+    A field is uniform in a frame when its spatial variance there is at most `rel` times its
+    largest over the trajectory (or 0). A Gray-Scott pattern that dies out (or never forms)
+    leaves such frames: VRMSE divides by that variance (+1e-7), so any residual reads as an
+    error of 100s and one such trajectory swamps the mean over a test set. Frames before
+    `start` (the context: a flow starting at rest, say) do not count.
     """
     B, T, C = data.shape[:3]
     var = data.reshape(B, T, C, -1).astype(np.float64).var(-1)
-    return (var > floor).all(axis=(1, 2))
+    ref = var.max(axis=1, keepdims=True)
+    return ~(var[:, start:] <= rel * ref).any(axis=(1, 2))
 
 
 def persistence(x: np.ndarray) -> np.ndarray:
