@@ -42,9 +42,11 @@ def test_uniform_trajectories_are_left_out() -> None:
     data = rng.normal(size=(4, 6, 2, 8, 8)).astype(np.float32)
     data[1, 3:, 0] = 0.7  # field 0 dies out from frame 3: VRMSE would divide by 0 + 1e-7
     data[3, :, 1] = 0.0  # field 1 never varies
-    assert live_trajectories(data).tolist() == [True, False, True, False]
+    data[2, :2, 1] = 0.0  # at rest in the context frames only: still measured
+    assert live_trajectories(data, start=2).tolist() == [True, False, True, False]
+    assert live_trajectories(data).tolist() == [True, False, False, False]
     dead = evaluate(lambda x: x[:, -1] + 0.01, data, context=2, steps=2)
-    live = evaluate(lambda x: x[:, -1] + 0.01, data[live_trajectories(data)], context=2, steps=2)
+    live = evaluate(lambda x: x[:, -1] + 0.01, data[live_trajectories(data, start=2)], context=2, steps=2)
     assert live.one_step < 2.0 and dead.one_step > 5 * live.one_step  # uniform frames swamp the mean
 
 

@@ -165,7 +165,7 @@ def evaluate_all(recipe: Recipe, workdir: Path, model: Any, fno: dict[str, Path]
     for path in tqdm(paths, desc="evaluate", disable=not progress):
         name = path.stem
         ds, fields, bcs, data = load_eval(path)
-        live = live_trajectories(data)
+        live = live_trajectories(data, start=recipe.context)
         excluded = int((~live).sum())
         data = data[live]
         predictors = {"model": model_predictor(model, fields, bcs), "persistence": persistence}
@@ -645,6 +645,7 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
 def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
     """Transfer curves: VRMSE against fine-tuning trajectories, pretrained vs scratch, one-step and 5-step."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -658,7 +659,9 @@ def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
         for metric, title in (("one_step", "T+1"), ("rollout_5", "mean over T+5")):
             ax = axes[0, i]
             for kind, style in (("pretrained", "o-"), ("scratch", "s--")):
-                ax.loglog(ns, [rows[str(n)][kind][metric] for n in ns], style, label=kind)
+                ax.semilogx(ns, [rows[str(n)][kind][metric] for n in ns], style, label=kind)
+            ax.set_xticks(ns, [str(n) for n in ns])  # one plain label per size (no crowded minor ticks)
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_title(f"{task}: {title}", fontsize=9)
             ax.set_xlabel("fine-tuning trajectories")
             ax.set_ylabel("VRMSE")
