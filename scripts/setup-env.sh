@@ -22,7 +22,7 @@ physviz_setup() (
     set -euo pipefail
 
     local torch_version="2.13.0"
-    local debian_packages=(chromium openssh-server openssh-client slurmctld slurmd slurm-client munge)
+    local debian_packages=(chromium openssh-server openssh-client slurmctld slurmd slurm-client munge g++ python3-dev)
 
     say() { printf '[physviz setup] %s\n' "$*"; }
     die() { printf '[physviz setup] error: %s\n' "$*" >&2; exit 1; }
@@ -89,6 +89,7 @@ PYEOF
     if [ "${PHYSVIZ_SKIP_SETUP:-0}" = "1" ] && [ -x "$py" ]; then
         say "PHYSVIZ_SKIP_SETUP=1: using $venv as it is"
         write_lab_overrides
+
         return 0
     fi
 
@@ -193,6 +194,12 @@ PYEOF
             pip install playwright
         fi
     fi
+
+    # The fused CPU kernels of the model's inference path compile once per machine (about a
+    # minute); doing it here keeps the first notebook cell from waiting. Without a compiler the
+    # model still runs (its eager path, exact but slower).
+    say "building the fused CPU kernels (physviz.model.cpu_kernels)"
+    "$py" -m physviz.model.cpu_kernels || say "warning: the fused CPU kernels did not build; inference runs its eager path" >&2
 
     say "environment ready: $venv"
 )

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from physviz.model.cpu_kernels import usable
 from physviz.model.layers import MLP, InstanceNorm, RMSInstanceNorm, derived, drop_path, inplace_ok, linear
 
 
@@ -167,6 +168,12 @@ class _QKV(nn.Module):
             params += (self.knorm.weight, self.knorm.bias)
             w, b, gq, sq = derived(self, "qkv_fused", params, lambda: self._qkv_fused(fold, v_bias),
                                    key=(fold is not None, v_bias))
+            kern = usable(h, w)
+            if kern is not None:
+                # fused kernel: bias, q/k RMS scaling and q's affine in one pass over the product
+                y = torch.mm(h.reshape(-1, h.shape[-1]), w.t())
+                kern.qkv_epilogue_(y, b, gq, sq, *self._rms_floats(), H)
+                return y.view(*h.shape[:-1], H, 3, hd).unbind(-2)
             q, k, v = linear(h, w, b).unflatten(-1, (H, 3, hd)).unbind(-2)
             cq, ck = self._rms_constants(q)
             return _rms_rows_(q, cq).mul_(gq).add_(sq), _rms_rows_(k, ck), v
@@ -196,6 +203,10 @@ class _QKV(nn.Module):
             return tuple(torch.tensor((hd * n.eps) ** 0.5, dtype=x.dtype, device=x.device) for n in (self.qnorm, self.knorm))
 
         return derived(self, "rms_c", (self.qnorm.weight,), make, key=(x.dtype, x.device))
+
+    def _rms_floats(self) -> tuple[float, float]:
+        """sqrt(hd * eps) of the q and k LayerNorms (the constants of `_rms_rows_`) as floats."""
+        return tuple((self.head_dim * n.eps) ** 0.5 for n in (self.qnorm, self.knorm))
 
     def _qkv_fused(self, fold: InstanceNorm | None, v_bias: bool) -> tuple[torch.Tensor, ...]:
         """The centred projection (see `_qkv_weights`) as one head-major matrix and bias, and q's affine."""
@@ -308,23 +319,28 @@ class TimeAttentionBlock(_QKV):
         q, k, v = self.qkv(h, h[:, -1:] if last_only else None, self.norm1 if fold else None,
                            v_bias=not fold)  # (B, T or 1, P, H, hd)
         Tq = 1 if last_only else T
-        # (B, T, P, H, hd) -> (B, P*H, T, hd): tokens and heads merge into one strided dim (no copy)
-        q, k, v = (t.flatten(2, 3).transpose(1, 2) for t in (q, k, v))
         bias = self.bias(T)
         if bias is not None and last_only:
             bias = bias[:, :, -1:, :]
+        o = self._time_attention(q, k, v, bias)
+        o = o.reshape(B, Tq, P, d)
+        o = self.norm2.standardize(o, 1) if fold else self.norm2(o, 1)
+        res = zf[:, -1:] if last_only else zf
+        return self.project_out(o, self.gamma, res, self.drop_path, self.norm2 if fold else None).reshape(B, Tq, *S, d)
+
+    def _time_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """Attention over T of q (B, Tq, P, H, hd) and k, v (B, T, P, H, hd) -> (B, Tq, P*H, hd)."""
+        B, Tq, P, H, _ = q.shape
+        T = k.shape[1]
+        # (B, T, P, H, hd) -> (B, P*H, T, hd): tokens and heads merge into one strided dim (no copy)
+        q, k, v = (t.flatten(2, 3).transpose(1, 2) for t in (q, k, v))
         if B * P * H * Tq * T <= self.small_scores:
             # short sequences: plain batched products beat the fused kernel's per-sequence overhead
             scores = torch.matmul(q, k.transpose(-1, -2))  # (B, P*H, Tq, T)
             if bias is not None:
                 scores = (scores.view(B, P, H, Tq, T) + bias.to(scores.dtype).view(1, 1, H, Tq, T)).view(B, P * H, Tq, T)
-            o = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2)
-        else:
-            o = _attend(q, k, v, None if bias is None else bias.repeat(1, P, 1, 1))
-        o = o.reshape(B, Tq, P, d)
-        o = self.norm2.standardize(o, 1) if fold else self.norm2(o, 1)
-        res = zf[:, -1:] if last_only else zf
-        return self.project_out(o, self.gamma, res, self.drop_path, self.norm2 if fold else None).reshape(B, Tq, *S, d)
+            return torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2)
+        return _attend(q, k, v, None if bias is None else bias.repeat(1, P, 1, 1))
 
 
 class AxialAttentionBlock(_QKV):

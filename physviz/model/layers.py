@@ -11,10 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from physviz.model.cpu_kernels import usable
+
 
 def spatial_dims(x: torch.Tensor, n_spatial: int) -> tuple[int, ...]:
     """Dims of the spatial axes of a channels-last (..., *spatial, C) tensor."""
     return tuple(range(x.dim() - 1 - n_spatial, x.dim() - 1))
+
+
+def channel_blocks(x: torch.Tensor, n_spatial: int) -> tuple[torch.Tensor, tuple[int, ...]] | None:
+    """x (..., *spatial, C) as a contiguous (N, P, C) view and the kept-dims shape of its statistics; None if not a view."""
+    if not x.is_contiguous():
+        return None
+    lead, C = x.shape[:x.dim() - 1 - n_spatial], x.shape[-1]
+    return x.view(-1, math.prod(x.shape[len(lead):-1]), C), (*lead, *([1] * n_spatial), C)
 
 
 def inplace_ok() -> bool:
@@ -104,6 +114,14 @@ class RMSInstanceNorm(nn.Module):
     def scale(self, x: torch.Tensor, n_spatial: int, eps_mult: float = 1.0, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The per-(sample, channel) factor weight / (std + eps*eps_mult) [* extra]."""
         dims = spatial_dims(x, n_spatial)
+        kern = usable(x, self.weight)
+        blocks = channel_blocks(x, n_spatial) if kern is not None else None
+        if blocks is not None:
+            # fused kernel: mean and centred sum of squares in two read-only passes
+            mean, m2 = kern.channel_moments(blocks[0])
+            var = m2.div_(max(blocks[0].shape[1] - 1, 1))
+            w = self.weight if extra is None else self.weight * extra
+            return (w / self._denominator(mean, var, eps_mult)).view(blocks[1])
         if self.floor == 0 and inplace_ok():
             # inference: w / (sqrt(ss / (n-1)) + eps) == w * sqrt(n-1) / (sqrt(ss) + eps * sqrt(n-1)), fewer small ops
             k = math.sqrt(max(math.prod(x.shape[d] for d in dims) - 1, 1))
@@ -136,6 +154,10 @@ class InstanceNorm(nn.Module):
 
     def standardize(self, x: torch.Tensor, n_spatial: int) -> torch.Tensor:
         """(x - mean) / sqrt(var + eps), without the affine (for a consumer that folds it into its weights)."""
+        kern = usable(x)
+        blocks = channel_blocks(x, n_spatial) if kern is not None else None
+        if blocks is not None:
+            return kern.instance_standardize(blocks[0], self.eps).view(x.shape)
         _, centred, var = moments(x, spatial_dims(x, n_spatial), correction=0)
         scale = torch.rsqrt(var.add_(self.eps)) if inplace_ok() else torch.rsqrt(var + self.eps)
         return centred.mul_(scale) if inplace_ok() else centred * scale

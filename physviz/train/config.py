@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from physviz.errors import OptionError
 
-LOSSES = ("nmse", "mse", "mae")
+LOSSES = ("nmse", "vmse", "mse", "mae")
 NORMALIZE = ("stats", "none")
 PRECISIONS = ("fp32", "bf16")
 PARALLEL = ("auto", "none", "ddp", "fsdp2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 EPS = 1e-7
+VMSE_FLOOR = 1e-2  # uniform-field floor of vmse, as a fraction of the dataset variance
 
 
 def _scaled(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -17,19 +18,41 @@ def _scaled(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None
 def loss_fn(pred: torch.Tensor, target: torch.Tensor, kind: str = "nmse", scale: torch.Tensor | None = None) -> torch.Tensor:
     """Loss of a prediction (B, C, *S) against the target.
 
-    "nmse": MPP's ``mean_S(res^2) / (1e-7 + mean_S(tar^2))`` per sample and field, averaged
+    "vmse": VRMSE squared (see `vmse_loss`); "nmse": MPP's ``mean_S(res^2) / (1e-7 + mean_S(tar^2))`` per sample and field, averaged
     (invariant to field scale); "mse"/"mae": on fields divided by ``scale`` (stats.yaml std).
     """
     spatial = tuple(range(2, pred.dim()))
     if kind == "nmse":
         res = (pred - target).pow(2).mean(spatial)
         return (res / (EPS + target.pow(2).mean(spatial))).mean()
+    if kind == "vmse":
+        return vmse_loss(pred, target, scale)
     p, t = _scaled(pred, target, scale)
     if kind == "mse":
         return (p - t).pow(2).mean()
     if kind == "mae":
         return (p - t).abs().mean()
     raise ValueError(f"unknown loss {kind!r}")
+
+
+def vmse_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None = None,
+              floor: float = VMSE_FLOOR) -> torch.Tensor:
+    """The square of VRMSE as a loss: ``mean_S(res^2) / max(var_S(target), floor)`` per sample and field.
+
+    The denominator is the target's own spatial variance (what VRMSE divides by), so a field
+    with a large mean (a water height near 1, a density) weighs as much as a zero-mean one;
+    MPP's nmse divides by ``mean_S(target^2)`` and all but ignores such fields' dynamics. A
+    sample whose field is (nearly) uniform is floored at ``floor`` times the dataset's variance
+    (``scale``, the stats.yaml std, squared) or, without stats, at ``floor`` times its mean square.
+    """
+    spatial = tuple(range(2, pred.dim()))
+    res = (pred - target).pow(2).mean(spatial)
+    var = target.var(dim=spatial, unbiased=False)
+    if scale is not None:
+        low = (floor * scale.to(pred.dtype).pow(2)).view(1, -1)
+    else:
+        low = floor * target.pow(2).mean(spatial)
+    return (res / torch.maximum(var, low + EPS)).mean()
 
 
 def vrmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
