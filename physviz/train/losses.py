@@ -1,4 +1,4 @@
-"""Training losses (MPP's normalised MSE, MSE, MAE) and the one-step VRMSE of validation."""
+"""Training losses (VRMSE squared, MPP's normalised MSE, MSE, MAE) and the one-step VRMSE of validation."""
 from __future__ import annotations
 
 import torch
@@ -18,8 +18,10 @@ def _scaled(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None
 def loss_fn(pred: torch.Tensor, target: torch.Tensor, kind: str = "nmse", scale: torch.Tensor | None = None) -> torch.Tensor:
     """Loss of a prediction (B, C, *S) against the target.
 
-    "vmse": VRMSE squared (see `vmse_loss`); "nmse": MPP's ``mean_S(res^2) / (1e-7 + mean_S(tar^2))`` per sample and field, averaged
-    (invariant to field scale); "mse"/"mae": on fields divided by ``scale`` (stats.yaml std).
+    "vmse": VRMSE squared, per sample and field (see `vmse_loss`); "nmse": MPP's
+    ``mean_S(res^2) / (1e-7 + mean_S(tar^2))`` per sample and field, averaged (invariant to
+    field scale, but a field's mean counts as signal); "mse"/"mae": on fields divided by
+    ``scale`` (stats.yaml std).
     """
     spatial = tuple(range(2, pred.dim()))
     if kind == "nmse":
@@ -43,7 +45,8 @@ def vmse_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | No
     with a large mean (a water height near 1, a density) weighs as much as a zero-mean one;
     MPP's nmse divides by ``mean_S(target^2)`` and all but ignores such fields' dynamics. A
     sample whose field is (nearly) uniform is floored at ``floor`` times the dataset's variance
-    (``scale``, the stats.yaml std, squared) or, without stats, at ``floor`` times its mean square.
+    (``scale``, the stats.yaml std, squared) or, without stats, times the field's mean variance
+    over the batch.
     """
     spatial = tuple(range(2, pred.dim()))
     res = (pred - target).pow(2).mean(spatial)
@@ -51,7 +54,7 @@ def vmse_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | No
     if scale is not None:
         low = (floor * scale.to(pred.dtype).pow(2)).view(1, -1)
     else:
-        low = floor * target.pow(2).mean(spatial)
+        low = floor * var.detach().mean(0, keepdim=True)
     return (res / torch.maximum(var, low + EPS)).mean()
 
 
