@@ -82,7 +82,10 @@ def run(quick: bool) -> list[Result]:
     """Inference and training step, ours vs the_well's AViT, with FLOPs and the fraction of the matmul peak."""
     from benchmarks.common import Timing
 
+    from physviz.model import cpu_kernels
+
     repeats = 3 if quick else 10
+    kernels_on = cpu_kernels.available()  # built (once per machine) before anything is timed
     peak_before = matmul_peak_gflops()
     tokens_ours = T * (N // 16) ** 2  # one token per 16x16 patch per frame
     tokens_peer = (N // 16) ** 2  # time folded into channels: one token per patch
@@ -93,6 +96,9 @@ def run(quick: bool) -> list[Result]:
     gflops = f_exec / inf.median / 1e9
     step, _, _ = _ti_inference()
     il = interleaved_peak_fraction(step, f_exec, rounds=4 if quick else 12)
+    with cpu_kernels.disabled():  # the same step on the eager ops alone (PHYSVIZ_CPU_KERNELS=0)
+        il_eager = interleaved_peak_fraction(step, f_exec, rounds=3 if quick else 8)
+    path = ("with the fused CPU kernels" if kernels_on else "eager ops only (the fused CPU kernels did not build)")
     out.append(Result(
         "model", f"inference step, Ti, {T}x{N}^2x{C} (tokens/s)",
         Timing(1 / (tokens_ours / inf.median), 1 / (tokens_ours / inf.low), 1 / (tokens_ours / inf.high), inf.repeats),
@@ -105,11 +111,14 @@ def run(quick: bool) -> list[Result]:
         f"step {il['step'] * 1e3:.0f} ms, peak {il['peak']:.0f} GFLOP/s); against the best peak of the whole run "
         f"({peak:.0f} GFLOP/s) and the median step above: {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f}%; best step "
         f"({min(il['steps']) * 1e3:.0f} ms) against the best round's peak ({max(il['peaks']):.0f}): "
-        f"{100 * f_exec / min(il['steps']) / 1e9 / max(il['peaks']):.0f}%",
+        f"{100 * f_exec / min(il['steps']) / 1e9 / max(il['peaks']):.0f}%; {path}; the eager ops alone in the same "
+        f"run: {100 * il_eager['fraction']:.0f}% (step {il_eager['step'] * 1e3:.0f} ms, {len(il_eager['fractions'])} rounds)",
         extra={"flops_executed": f_exec, "flops_mpp": f_mpp, "gflops": gflops, "peak_gflops": peak,
                "fraction_of_peak": il["fraction"], "fraction_of_best_peak": gflops / peak,
                "fraction_best_vs_best": f_exec / min(il["steps"]) / 1e9 / max(il["peaks"]),
-               "interleaved": {k: il[k] for k in ("fractions", "steps", "peaks")}},
+               "interleaved": {k: il[k] for k in ("fractions", "steps", "peaks")}, "cpu_kernels": kernels_on,
+               "eager_fraction_of_peak": il_eager["fraction"],
+               "eager_interleaved": {k: il_eager[k] for k in ("fractions", "steps", "peaks")}},
     ))
     out += _rollouts(quick)
     out += _gpu_note()
