@@ -35,8 +35,12 @@ NOTES = {
     "the best round's peak. On 2026-12-01 inference went from 44-47% to 48-52% (median of rounds; single rounds 42-54%, "
     "lower while the host is busy, since the memory-bound work suffers more than the GEMM) with a fused QKV product, q/k LayerNorms turned into RMS scalings of "
     "weight-centred rows, the time block's norms folded into its projections, per-head attention products without "
-    "copies and glibc's allocator keeping freed activations (5000 page faults per step before). The rest is memory-bound "
-    "work between the GEMMs (norms, softmax, GELU) and ~1200 eager ops at 8x8 tokens per frame. Rollouts compare the "
+    "copies and glibc's allocator keeping freed activations (5000 page faults per step before). On 2026-12-02 a small "
+    "C++ extension (physviz/model/cpu_kernels.cpp: instance-norm statistics and standardization, the QKV epilogue, "
+    "each one pass instead of 4-9 eager ops) took it to 55% (rounds 48-57%; the same run's eager-only rounds: 50%); "
+    "fused attention kernels written plainly measured 2-5x slower than the batched BLAS products and were left out. "
+    "The rest is the GEMMs at 1024x192 (about 78% of the peak alone) and memory-bound work between them (softmax, "
+    "GELU, bias adds). Rollouts compare the "
     "tiny model with neuraloperator's FNO at a similar parameter count.",
     "views": "Latency of one player move in Python, ours against a plain HoloViews DynamicMap+Pipe doing the same update, "
     "both rendered into a Bokeh document; at 1024^2 the images sent are 512^2 block means.",
