@@ -116,3 +116,12 @@ def test_training_seconds_leave_out_the_pause_between_runs(tmp_path: Path) -> No
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
     assert training_seconds(tmp_path) == pytest.approx(70.0)
+
+
+def test_bundle_stage_never_writes_into_the_package_by_default(tmp_path: Path) -> None:
+    from physviz.model.pretrained import WEIGHTS
+    from physviz.train.pretrain import Recipe, bundle_path
+
+    target = bundle_path(Recipe.load("bundled"), tmp_path)
+    assert target == tmp_path / "bundle" / "physviz-tiny.safetensors"
+    assert WEIGHTS.resolve() not in target.resolve().parents

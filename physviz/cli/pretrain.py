@@ -20,7 +20,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--workdir", type=Path, default=Path("pretrain"), help="where corpus, runs and results go")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     p.add_argument("--card", type=Path, default=Path("MODEL_CARD.md"), help="model card to write")
-    p.add_argument("--bundle-to", type=Path, default=None, help="checkpoint path (default: inside the package)")
+    p.add_argument("--bundle-to", type=Path, default=None, help="checkpoint the bundle stage writes and evaluate/card read (default: WORKDIR/bundle/; "
+                   "physviz/model/weights/physviz-tiny.safetensors ships it)")
     p.add_argument("--fno-seconds", type=float, default=None, help="FNO budget in total (default: the model's training time)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="train config overrides KEY=VALUE passed to physviz.train")

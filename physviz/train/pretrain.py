@@ -8,9 +8,11 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
    trajectories for 30-step rollouts) to ``DIR/eval``.
 2. ``train``: ``physviz.train`` on the corpus with the recipe's config (checkpoints, resume).
 3. ``fno``: one neuraloperator FNO per system with the same total wall-clock budget.
-4. ``evaluate``: one-step and 10/30-step rollout VRMSE on the test sets for the model,
+4. ``bundle``: the trained model with its recipe in the metadata, to ``DIR/bundle/`` (or
+   ``--bundle-to``: ``physviz/model/weights/physviz-tiny.safetensors`` ships it).
+5. ``evaluate``: one-step and 10/30-step rollout VRMSE on the test sets for that model,
    persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` and figures.
-5. ``card``: ``MODEL_CARD.md`` from the results.
+6. ``card``: ``MODEL_CARD.md`` from the results.
 """
 from __future__ import annotations
 
@@ -329,9 +331,8 @@ def training_seconds(workdir: Path, max_gap: float = 600.0) -> float:
 
 
 def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
-    """Copy the trained model into the package with its recipe and training facts in the metadata."""
+    """Write the trained model with its recipe and training facts in the metadata (to `target`, or `bundle_path`)."""
     from physviz.model.checkpoint import load_model, save_model
-    from physviz.model.pretrained import BUNDLED, WEIGHTS
 
     model = load_model(workdir / "train" / "final.safetensors")
     steps = 0
@@ -344,7 +345,17 @@ def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
     meta = {"name": f"physviz-{recipe.name}", "recipe": recipe.name, "recipe_train": recipe.train,
             "corpus": [e.name() for e in corpus_entries(recipe)], "steps": steps,
             "training_seconds": round(training_seconds(workdir), 1)}
-    return save_model(model, target or WEIGHTS / BUNDLED.get(recipe.name, f"physviz-{recipe.name}.safetensors"), meta)
+    return save_model(model, target or bundle_path(recipe, workdir), meta)
+
+
+def bundle_path(recipe: Recipe, workdir: Path) -> Path:
+    """Where `bundle` writes by default: workdir/bundle/<the package's file name>, never the package itself.
+
+    Shipping a new model is a deliberate step: ``--bundle-to physviz/model/weights/NAME``.
+    """
+    from physviz.model.pretrained import BUNDLED
+
+    return workdir / "bundle" / BUNDLED.get(recipe.name, f"physviz-{recipe.name}.safetensors")
 
 
 def _fmt(v: Any) -> str:
@@ -508,10 +519,9 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
                  overrides: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.model.checkpoint import load_model
-    from physviz.model.pretrained import BUNDLED, WEIGHTS
 
     workdir.mkdir(parents=True, exist_ok=True)
-    model_path = bundle_to or WEIGHTS / BUNDLED.get(recipe.name, f"physviz-{recipe.name}.safetensors")
+    model_path = bundle_to or bundle_path(recipe, workdir)
     results: dict[str, Any] = {}
     if (workdir / "results.json").exists():
         results = json.loads((workdir / "results.json").read_text())
@@ -551,7 +561,8 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         rel = {k: str(v.relative_to(card.parent)) for k, v in figs.items()}
         commands = {
             "pretrain": f"physviz pretrain --recipe {recipe.name} --workdir WORKDIR",
-            "evaluate": f"physviz pretrain --recipe {recipe.name} --workdir WORKDIR --stages evaluate,card",
+            "evaluate": f"physviz pretrain --recipe {recipe.name} --workdir WORKDIR --stages evaluate,card "
+                        f"--bundle-to physviz/model/weights/{model_path.name}",
             "transfer": f"physviz pretrain --recipe {recipe.name}_transfer --workdir WORKDIR",
         }
         from physviz.fields.atomic import write_text_atomic
