@@ -33,6 +33,8 @@ def test_quick_benchmarks_run_and_report(tmp_path):
     assert ran == set(BENCHMARKS), set(BENCHMARKS) - ran  # every benchmark of the suite produced rows
     model = [r for r in report["results"] if r["area"] == "model" and "inference step" in r["name"]]
     assert model and 0 < model[0]["extra"]["fraction_of_peak"] < 1.5  # the roofline line is there
+    # the same run times the eager ops alone beside the fused CPU kernels (which build on this machine)
+    assert model[0]["extra"]["cpu_kernels"] is True and 0 < model[0]["extra"]["eager_fraction_of_peak"] < 1.5
     text = out.read_text()
     assert "## start-up" in text and "## data" in text and "## simulate" in text and "ratio" in text
     assert "## model" in text and "## views" in text and "## train" in text
