@@ -95,13 +95,15 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
                            bundle_to=weights, fno_seconds=4, progress=False)
     assert set(results["skill"]) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
     for row in results["skill"].values():
-        assert {"model", "persistence", "fno"} <= set(row)
+        assert {"model", "ensemble", "persistence", "fno"} <= set(row)  # the recipe asks for a jitter ensemble
         assert len(row["model"]["curve"]) == 10 and all(np.isfinite(row["model"]["curve"]))
+        assert row["ensemble"]["one_step"] != row["model"]["one_step"]  # another predictor, not a copy
     info = read_model_info(weights)
     assert info["metadata"]["recipe"] == "bundled" and info["metadata"]["steps"] == 6
     assert load_model(weights).config.n_spatial_dims == 3
     text = card.read_text()
     assert "| navier_stokes_decaying |" in text and "Floors" in text and "Transfer" in text
+    assert "one-step: model | x4 jitter | persistence | FNO | 10-step" in text and "4-jitter ensemble:" in text
     for fig in ("docs/model_card/rollout_vrmse.png", "docs/model_card/spectra_10_steps.png"):
         assert (tmp_path / fig).stat().st_size > 1000
     assert json.loads((work / "results.json").read_text())["skill"]

@@ -121,8 +121,13 @@ def persistence(x: np.ndarray) -> np.ndarray:
     return x[:, -1]
 
 
-def model_predictor(model: Any, fields: Sequence[str], bcs: Sequence[int], family: str | None = None) -> Predictor:
-    """A predictor running `model` (an AViT) under inference mode on the CPU or its device."""
+def model_predictor(model: Any, fields: Sequence[str], bcs: Sequence[int], family: str | None = None,
+                    ensemble: int = 1, jitter_seed: int = 0) -> Predictor:
+    """A predictor running `model` (an AViT) under inference mode on the CPU or its device.
+
+    ``ensemble > 1``: the mean over that many patch-jittered passes (`AViT.predict`), the
+    shifts drawn from `jitter_seed`, so a run is reproducible.
+    """
     import torch
 
     ids = model.field_ids(list(fields), family=family)
@@ -132,7 +137,9 @@ def model_predictor(model: Any, fields: Sequence[str], bcs: Sequence[int], famil
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model(torch.from_numpy(np.ascontiguousarray(x)).to(device), ids, b).float().cpu().numpy()
+            xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+            y = model(xt, ids, b) if ensemble == 1 else model.predict(xt, ids, b, ensemble=ensemble, jitter_seed=jitter_seed)
+            return y.float().cpu().numpy()
 
     return predict
 
