@@ -110,6 +110,12 @@ def test_training_never_uses_the_kernels(K):
         assert cpu_kernels.usable(x.detach()) is K
 
 
+def test_cpu_autocast_runs_the_eager_ops(K):
+    x = torch.randn(2, 3, 4)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert cpu_kernels.usable(x) is None  # products come out in bf16 there
+
+
 def test_env_switch_turns_the_kernels_off(monkeypatch):
     monkeypatch.setenv(cpu_kernels.ENV, "0")
     assert cpu_kernels.kernels() is None

@@ -125,7 +125,7 @@ def test_cli_process_exit_status_2(well: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path)], capture_output=True, text=True, env=ENV,
                           timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["physviz.train: error: Setting loss='huber' is not valid; choose one of nmse, mse, mae."]
+    assert proc.stderr.strip().splitlines() == ["physviz.train: error: Setting loss='huber' is not valid; choose one of nmse, vmse, mse, mae."]
     assert not (tmp_path / "o").exists()
 
 

@@ -24,12 +24,15 @@ _state: dict[str, Any] = {"module": None, "tried": False, "disabled": 0}
 
 
 def build_dir() -> Path:
-    """The build folder: one per source, flags, torch version and CPU model (the code uses -march=native)."""
+    """The build folder: one per source, flags, torch install, Python and CPU model (the code uses -march=native)."""
+    import sys
+
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "physviz" / "kernels")
     cpu = ""
     with contextlib.suppress(OSError):
         cpu = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), torch.__version__, cpu]).encode()).hexdigest()
+    parts = [SOURCE.read_text(), " ".join(FLAGS), torch.__version__, str(Path(torch.__file__).parent), sys.version, cpu]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return root / key[:16]
 
 
@@ -69,8 +72,8 @@ def kernels() -> Any | None:
 
 
 def usable(*tensors: torch.Tensor) -> Any | None:
-    """The kernels when no autograd graph is recorded and every tensor is a float32 CPU tensor; else None."""
-    if torch.is_grad_enabled():
+    """The kernels when no autograd graph is recorded, no CPU autocast is on, and every tensor is float32 on CPU."""
+    if torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
         return None
     for t in tensors:
         if t.device.type != "cpu" or t.dtype != torch.float32:
