@@ -31,6 +31,7 @@ from physviz.errors import ParameterError, SchemaError, UnknownFieldError
 from physviz.model.attention import SpaceTimeBlock
 from physviz.model.config import ModelConfig
 from physviz.model.layers import RMSInstanceNorm, SubsampledLinear
+from physviz.model.refine import PixelRefiner, refiner_flops
 from physviz.model.registry import FieldRegistry
 from physviz.model.runtime import tune_cpu_allocator
 from physviz.model.stem import HMLPOutput, HMLPStem, new_head
@@ -77,6 +78,7 @@ class AViT(nn.Module):
             for i in range(cfg.processor_blocks)
         )
         self.debed = HMLPOutput(d, cfg.n_states, cfg.stem_strides, n)
+        self.refine = PixelRefiner(cfg.n_states, cfg.refine_width, n) if cfg.refine_width else None
         for m in self.modules():
             if isinstance(m, RMSInstanceNorm):
                 m.floor = cfg.norm_floor
@@ -138,9 +140,26 @@ class AViT(nn.Module):
         self.space_bag = new_bag
         self.debed.out_kernel = nn.Parameter(head_w)
         self.debed.out_bias = nn.Parameter(head_b)
+        if self.refine is not None:
+            self.refine.expand(k)
         self.config = self.config.replace(n_states=old + k)
         if self._registry is not None and self._registry.n_slots < old + k:
             self._registry.n_slots = old + k
+
+    def add_refiner(self, width: int) -> None:
+        """Graft a fresh full-resolution refiner (`PixelRefiner`) of `width` channels; predictions are unchanged until it trains."""
+        if width == self.config.refine_width:
+            return
+        if self.refine is not None:
+            raise ParameterError(
+                f"This model already has a refiner of width {self.config.refine_width}; its width is fixed by its weights."
+            )
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ParameterError(f"add_refiner(width={width!r}): the width must be a positive whole number.")
+        w = self.space_bag.weight
+        self.refine = PixelRefiner(self.config.n_states, width, self.config.n_spatial_dims).to(device=w.device, dtype=w.dtype)
+        self.refine.train(self.training)
+        self.config = self.config.replace(refine_width=width)
 
     # -- fine-tuning helpers (MPP's) -----------------------------------------
     def freeze_middle(self) -> None:
@@ -149,6 +168,8 @@ class AViT(nn.Module):
             p.requires_grad = False
         for p in (*self.space_bag.parameters(), self.debed.out_kernel, self.debed.out_bias):
             p.requires_grad = True
+        if self.refine is not None:
+            self.refine.requires_grad_(True)
 
     def freeze_processor(self) -> None:
         """Train only embedding, stem and decoder."""
@@ -301,10 +322,9 @@ class AViT(nn.Module):
         # the centred input is reused unless a gradient must flow back to x
         xn = (x - mean).div_(std) if x.requires_grad else centred.div_(std)
         plan = self._pad_plan(S, bc, shifts)
-        if plan is not None:
-            xn = self._pad(xn, plan)
-        Sp = xn.shape[3:]
-        z = self.embed(xn.reshape(B * T, C, *Sp), self.space_bag, ids)
+        xp = self._pad(xn, plan) if plan is not None else xn
+        Sp = xp.shape[3:]
+        z = self.embed(xp.reshape(B * T, C, *Sp), self.space_bag, ids)
         z = z.reshape(B, T, *z.shape[1:])
         use_ckpt = cfg.gradient_checkpointing and torch.is_grad_enabled()
         last = len(self.blocks) - 1
@@ -316,6 +336,8 @@ class AViT(nn.Module):
         y = self.debed(z[:, -1], ids)  # (B, C, *Sp), normalised units
         if plan is not None:
             y = self._unpad(y, plan)
+        if self.refine is not None:
+            y = self.refine(xn, y, ids, bc)
         base = x[:, -1] if cfg.delta_prediction else mean[:, 0]
         return torch.addcmul(base, y, std[:, 0])
 
@@ -454,4 +476,6 @@ def flops(config: ModelConfig, T: int, spatial: Sequence[int], n_fields: int, ba
         total += decoder(batch)
     else:
         total += blocks * (temporal(T) + spatial_block(frames)) + decoder(frames)
+    if config.refine_width:
+        total += batch * refiner_flops(config.refine_width, n_fields, spatial)
     return int(total)

@@ -260,11 +260,20 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     """Load a model saved by save_model, or an official MPP checkpoint; returns it in eval mode.
 
     ``options`` override runtime settings (jitter, pad_to_patch, ...); ``verify`` checks the
-    stored SHA-256 of the weights.
+    stored SHA-256 of the weights. ``refine_width`` grafts a fresh refiner onto weights that
+    have none (predictions unchanged until trained); it cannot change an existing one.
     """
+    graft = options.pop("refine_width", None)
+    model = _load(Path(path), device, verify, options)
+    if graft is not None:
+        model.add_refiner(graft)
+    return model
+
+
+def _load(path: Path, device: str | torch.device, verify: bool, options: dict[str, Any]) -> AViT:
+    """load_model without the refiner graft."""
     from safetensors import safe_open
 
-    path = Path(path)
     if not path.exists():
         raise FieldFileNotFoundError(f"Model file {str(path)!r} does not exist.")
     if not path.is_file():

@@ -53,6 +53,8 @@ class ModelConfig:
       std + eps (0, MPP's choice, keeps exact parity); with a floor, a frame whose fields are
       all uniform (a pattern that died out) no longer gets amplified by 1/eps into inf/NaN.
     - ``context_frames``: default number of input frames (rollouts).
+    - ``refine_width``: channels of the full-resolution refinement of the decoded delta
+      (`physviz.model.refine.PixelRefiner`); 0, MPP's architecture, has none.
     """
 
     embed_dim: int = 192
@@ -78,6 +80,7 @@ class ModelConfig:
     pad_mode: str = "reflect"
     gradient_checkpointing: bool = False
     context_frames: int = 16
+    refine_width: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -108,6 +111,8 @@ class ModelConfig:
                 raise bad(name, "it must be an integer")
             if value < 1:
                 raise bad(name, "it must be at least 1")
+        if isinstance(self.refine_width, bool) or not isinstance(self.refine_width, int) or self.refine_width < 0:
+            raise bad("refine_width", "it must be a whole number, 0 for no refinement head")
         for name in ("delta_prediction", "jitter", "pad_to_patch", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "it must be true or false")

@@ -1,0 +1,89 @@
+"""Full-resolution refinement of the decoded delta: a small convolution net after the decoder.
+
+The transformer sees the fields through patch tokens (8x8 points each in the tiny model),
+so detail finer than a patch, and the seams between patches, must be rebuilt by the
+decoder from one token. `PixelRefiner` adds a correction computed at every grid point
+from the last two normalised input frames and the decoded delta: one k^n convolution,
+GELU, a 1x1 layer, GELU and a 1x1 output head. As in MPP's stem and decoder its first
+kernel and its head are indexed by field slot, so one refiner serves every field set.
+The head starts at zero: a refiner grafted onto a trained model leaves its predictions
+unchanged until it is trained. Periodic axes are padded by wrapping, others by
+replicating the edge. A 3D refiner on 2D fields uses its kernels summed over z, the
+stem's rule, so one model refines 2D and 3D data.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_INPUTS = 3  # frame t-1, frame t and the decoded delta, per field
+
+
+class PixelRefiner(nn.Module):
+    """Delta correction from a k^n conv, GELU, 1x1, GELU, 1x1: keys ``w_in, b_in, w_mid, b_mid, w_out, b_out``."""
+
+    def __init__(self, n_states: int, width: int, n_spatial: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.n_spatial, self.kernel = n_spatial, kernel
+        fan_in = N_INPUTS * 4 * kernel**n_spatial  # about four fields per dataset
+        self.w_in = nn.Parameter(torch.randn(width, N_INPUTS, n_states, *([kernel] * n_spatial)) * math.sqrt(2.0 / fan_in))
+        self.b_in = nn.Parameter(torch.zeros(width))
+        self.w_mid = nn.Parameter(torch.randn(width, width) * math.sqrt(2.0 / width))
+        self.b_mid = nn.Parameter(torch.zeros(width))
+        self.w_out = nn.Parameter(torch.zeros(n_states, width))
+        self.b_out = nn.Parameter(torch.zeros(n_states))
+
+    def expand(self, k: int) -> None:
+        """Add `k` field slots (zero input columns and zero head rows), keeping the old ones."""
+        w_in = self.w_in.new_zeros(self.w_in.shape[0], N_INPUTS, self.w_in.shape[2] + k, *self.w_in.shape[3:])
+        w_out = self.w_out.new_zeros(self.w_out.shape[0] + k, self.w_out.shape[1])
+        b_out = self.b_out.new_zeros(self.b_out.shape[0] + k)
+        with torch.no_grad():
+            w_in[:, :, : self.w_in.shape[2]] = self.w_in
+            w_out[: self.w_out.shape[0]] = self.w_out
+            b_out[: self.b_out.shape[0]] = self.b_out
+        self.w_in, self.w_out, self.b_out = nn.Parameter(w_in), nn.Parameter(w_out), nn.Parameter(b_out)
+
+    def forward(self, frames: torch.Tensor, delta: torch.Tensor, ids: torch.Tensor, bc: Sequence[int]) -> torch.Tensor:
+        """Refined delta (B, C, *S) from normalised input frames (B, T, C, *S) and the decoded delta (B, C, *S)."""
+        B, T, C, *S = frames.shape
+        n = len(S)
+        prev = frames[:, -2] if T > 1 else frames[:, -1]
+        inp = torch.cat([prev, frames[:, -1], delta], dim=1)  # (B, 3C, *S)
+        w = self.w_in[:, :, ids]
+        if n < self.n_spatial:
+            w = w.sum(-1)
+        w = w.reshape(w.shape[0], N_INPUTS * C, *w.shape[3:])
+        conv = F.conv2d if n == 2 else F.conv3d
+        h = F.gelu(conv(pad_fields(inp, self.kernel // 2, bc), w, self.b_in))
+        ones = (1,) * n
+        h = F.gelu(conv(h, self.w_mid.view(*self.w_mid.shape, *ones), self.b_mid))
+        out = conv(h, self.w_out[ids].view(C, -1, *ones), self.b_out[ids])
+        return delta + out
+
+
+def pad_fields(x: torch.Tensor, r: int, bc: Sequence[int]) -> torch.Tensor:
+    """Pad the spatial axes of (B, C, *S) by `r` points: wrapped where periodic, edge-replicated elsewhere."""
+    if r == 0:
+        return x
+    for i, periodic in enumerate(bc):
+        dim = 2 + i
+        size = x.shape[dim]
+        if periodic:
+            lo, hi = x.narrow(dim, size - r, r), x.narrow(dim, 0, r)
+        else:
+            lo = x.narrow(dim, 0, 1).expand(*x.shape[:dim], r, *x.shape[dim + 1:])
+            hi = x.narrow(dim, size - 1, 1).expand(*x.shape[:dim], r, *x.shape[dim + 1:])
+        x = torch.cat([lo, x, hi], dim=dim)
+    return x
+
+
+def refiner_flops(width: int, n_fields: int, spatial: Sequence[int], kernel: int = 3) -> int:
+    """Forward FLOPs of one refiner pass on one sample."""
+    points = math.prod(spatial)
+    macs = width * N_INPUTS * n_fields * kernel ** len(spatial) + width * width + n_fields * width
+    return 2 * macs * points
