@@ -95,16 +95,21 @@ def _peak_memory_mb(env: DistEnv) -> float:
 
 
 class MetricsWriter:
-    """Appends JSON lines to metrics.jsonl on rank 0, flushed after every line."""
+    """Appends JSON lines to metrics.jsonl on rank 0, flushed after every line.
 
-    def __init__(self, path: Path, enabled: bool, truncate: bool) -> None:
+    On a resume from step ``resume_step`` the lines of later steps (which the resumed run
+    writes again) and any earlier run's "done" line are dropped first, so every step
+    appears once.
+    """
+
+    def __init__(self, path: Path, enabled: bool, truncate: bool, resume_step: int = 0) -> None:
         self.path = path
         self.lines: list[dict[str, Any]] = []
         self._fh = None
         if enabled:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not truncate and path.exists():
-                _drop_partial_line(path)
+                _trim_metrics(path, resume_step)
             self._fh = open(path, "w" if truncate else "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -120,12 +125,19 @@ class MetricsWriter:
             self._fh = None
 
 
-def _drop_partial_line(path: Path) -> None:
-    """Cut a last line left unfinished by a killed writer, so appended lines stay valid JSON."""
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep the lines of steps up to `step`, minus "done" lines and a last line a killed writer left unfinished."""
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("kind") != "done" and int(record.get("step", 0)) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _finite(x: float) -> float | None:
@@ -403,7 +415,8 @@ class Trainer:
             cfg.to_yaml(self.out / "config.yaml")
         if self.resumed_from == 0:
             torch.manual_seed(cfg.seed * 7919 + 104729 * env.rank + 1)
-        writer = MetricsWriter(self.out / "metrics.jsonl", env.is_main, truncate=self.resumed_from == 0)
+        writer = MetricsWriter(self.out / "metrics.jsonl", env.is_main, truncate=self.resumed_from == 0,
+                               resume_step=self.resumed_from)
         try:
             self._banner()
             self._train(writer)
