@@ -12,7 +12,7 @@ from physviz.train.config import TrainConfig, apply_overrides
 
 def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[str] | None = None,
              valid_ds: Any = None, n_steps_input: int | None = None, freeze: str = "none", lr: float = 1e-4,
-             batch_size: int | None = None, tokens: int = 4096, loss: str = "nmse", output_dir: str | os.PathLike[str] | None = None,
+             batch_size: int | None = None, tokens: int = 4096, loss: str = "vmse", output_dir: str | os.PathLike[str] | None = None,
              append_fields: bool = True, family: str | None = None, seed: int = 0, progress: bool = True,
              overrides: Sequence[str] | None = None, **settings: Any) -> Any:
     """Fine-tune `model` (trained in place) on windows of `train_ds`; returns the RunResult (``.model``, ``.metrics``).

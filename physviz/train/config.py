@@ -133,7 +133,7 @@ class TrainConfig:
     n_steps_input: int = 4
     batch: BatchSection = field(default_factory=BatchSection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
-    loss: str = "nmse"
+    loss: str = "vmse"
     normalize: str = "stats"
     precision: str = "fp32"
     parallel: str = "auto"
