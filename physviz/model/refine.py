@@ -3,8 +3,9 @@
 The transformer sees the fields through patch tokens (8x8 points each in the tiny model),
 so detail finer than a patch, and the seams between patches, must be rebuilt by the
 decoder from one token. `PixelRefiner` adds a correction computed at every grid point
-from the last two normalised input frames and the decoded delta: one k^n convolution,
-GELU, a 1x1 layer, GELU and a 1x1 output head. As in MPP's stem and decoder its first
+from the last two normalised input frames and the decoded delta: a k^n convolution,
+GELU, a depthwise k^n convolution and a 1x1 layer, GELU and a 1x1 output head (a
+receptive field of 2k-1 points per axis, 5 for k=3, at little cost in 3D). As in MPP's stem and decoder its first
 kernel and its head are indexed by field slot, so one refiner serves every field set.
 The head starts at zero: a refiner grafted onto a trained model leaves its predictions
 unchanged until it is trained. Periodic axes are padded by wrapping, others by
@@ -24,7 +25,7 @@ N_INPUTS = 3  # frame t-1, frame t and the decoded delta, per field
 
 
 class PixelRefiner(nn.Module):
-    """Delta correction from a k^n conv, GELU, 1x1, GELU, 1x1: keys ``w_in, b_in, w_mid, b_mid, w_out, b_out``."""
+    """Delta correction: k^n conv, GELU, depthwise k^n + 1x1, GELU, 1x1 head; keys ``w_in b_in w_dw b_dw w_mid b_mid w_out b_out``."""
 
     def __init__(self, n_states: int, width: int, n_spatial: int, kernel: int = 3) -> None:
         super().__init__()
@@ -32,6 +33,8 @@ class PixelRefiner(nn.Module):
         fan_in = N_INPUTS * 4 * kernel**n_spatial  # about four fields per dataset
         self.w_in = nn.Parameter(torch.randn(width, N_INPUTS, n_states, *([kernel] * n_spatial)) * math.sqrt(2.0 / fan_in))
         self.b_in = nn.Parameter(torch.zeros(width))
+        self.w_dw = nn.Parameter(torch.randn(width, 1, *([kernel] * n_spatial)) / kernel**n_spatial)
+        self.b_dw = nn.Parameter(torch.zeros(width))
         self.w_mid = nn.Parameter(torch.randn(width, width) * math.sqrt(2.0 / width))
         self.b_mid = nn.Parameter(torch.zeros(width))
         self.w_out = nn.Parameter(torch.zeros(n_states, width))
@@ -54,12 +57,17 @@ class PixelRefiner(nn.Module):
         n = len(S)
         prev = frames[:, -2] if T > 1 else frames[:, -1]
         inp = torch.cat([prev, frames[:, -1], delta], dim=1)  # (B, 3C, *S)
-        w = self.w_in[:, :, ids]
+        w, dw = self.w_in[:, :, ids], self.w_dw
         if n < self.n_spatial:
-            w = w.sum(-1)
+            w, dw = w.sum(-1), dw.sum(-1)
         w = w.reshape(w.shape[0], N_INPUTS * C, *w.shape[3:])
         conv = F.conv2d if n == 2 else F.conv3d
-        h = F.gelu(conv(pad_fields(inp, self.kernel // 2, bc), w, self.b_in))
+        r = self.kernel // 2
+        h = F.gelu(conv(pad_fields(inp, r, bc), w, self.b_in))
+        hp = pad_fields(h, r, bc)
+        if n == 3:  # oneDNN's depthwise conv3d is ~8x faster channels-last
+            hp = hp.contiguous(memory_format=torch.channels_last_3d)
+        h = conv(hp, dw, self.b_dw, groups=h.shape[1])
         ones = (1,) * n
         h = F.gelu(conv(h, self.w_mid.view(*self.w_mid.shape, *ones), self.b_mid))
         out = conv(h, self.w_out[ids].view(C, -1, *ones), self.b_out[ids])
@@ -85,5 +93,6 @@ def pad_fields(x: torch.Tensor, r: int, bc: Sequence[int]) -> torch.Tensor:
 def refiner_flops(width: int, n_fields: int, spatial: Sequence[int], kernel: int = 3) -> int:
     """Forward FLOPs of one refiner pass on one sample."""
     points = math.prod(spatial)
-    macs = width * N_INPUTS * n_fields * kernel ** len(spatial) + width * width + n_fields * width
+    taps = kernel ** len(spatial)
+    macs = width * N_INPUTS * n_fields * taps + width * taps + width * width + n_fields * width
     return 2 * macs * points
