@@ -392,7 +392,8 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         f"MPP-family space-time transformer (`physviz.model.AViT`): per-sample reversible normalisation, field embedding "
         f"indexed by the physviz field registry ({cfg['n_states']} slots), hMLP patch stem (patch {cfg['patch_size']}), "
         f"{cfg['processor_blocks']} blocks of time attention then axial space attention (width {cfg['embed_dim']}, "
-        f"{cfg['num_heads']} heads), field-specific hMLP decoder; 2D and 3D in one model"
+        f"{cfg['num_heads']} heads), field-specific hMLP decoder"
+        f"{_refiner_words(cfg)}; 2D and 3D in one model"
         f"{', delta prediction' if cfg.get('delta_prediction') else ''}{', patch jittering in training' if cfg.get('jitter') else ''}; "
         f"{cfg['context_frames']} context frames. {n_params:,} parameters." if n_params else "",
         "",
@@ -607,6 +608,15 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
 
         write_text_atomic(card, card_text(recipe, workdir, results, model_path, rel, commands))
     return results
+
+
+def _refiner_words(cfg: dict[str, Any]) -> str:
+    """The card's words for the full-resolution refiner, if the model has one."""
+    w = int(cfg.get("refine_width") or 0)
+    if not w:
+        return ""
+    return (f", then a full-resolution refiner of the predicted change ({w} channels: a 3^n convolution on the "
+            "last two frames and the decoded change, a depthwise 3^n and a 1x1 layer, a 1x1 head)")
 
 
 # -- transfer (MPP's experiment) ---------------------------------------------------------
