@@ -107,7 +107,7 @@ def test_max_restarts_recovers_a_killed_worker(setup: dict) -> None:
     assert (out / ".test_crash_3").exists()  # the crash really happened
     steps = [json.loads(s)["step"] for s in (out / "metrics.jsonl").read_text().splitlines()
              if json.loads(s)["kind"] == "train"]
-    assert sorted(set(steps)) == list(range(1, STEPS + 1)) and len(steps) > STEPS  # some steps ran again
+    assert steps == list(range(1, STEPS + 1))  # the steps after the checkpoint ran again; their old lines were dropped
     assert _curve(out) == pytest.approx(_curve(reference), rel=1e-6)
     a, b = _params(reference), _params(out)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6

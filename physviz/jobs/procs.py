@@ -101,7 +101,13 @@ def kill_job(job_id, grace=10.0):
 
 
 def node_status(job_id, state_prefixes):
-    """How many of the job's processes live here, and the exit code file of each node ('<prefix>.exit')."""
+    """How many of the job's processes live here, and the exit code file of each node ('<prefix>.exit').
+
+    The processes are counted first: a node writes its exit file before it exits, so when
+    none is left the files read next are complete. (Read the other way round, a node that
+    exits between the two reads looks dead without an exit code, i.e. failed.)
+    """
+    alive = len(find(job_id))
     exits = {}
     for prefix in state_prefixes:
         try:
@@ -109,7 +115,7 @@ def node_status(job_id, state_prefixes):
                 exits[prefix] = int(f.read().strip() or "1")
         except (OSError, IOError, ValueError):
             exits[prefix] = None
-    return {"alive": len(find(job_id)), "exits": exits}
+    return {"alive": alive, "exits": exits}
 
 
 def free_port():
