@@ -144,7 +144,9 @@ class Console:
         page.on("requestfailed", lambda r: self.messages.append(("requestfailed", f"{r.url} {r.failure}", page.url)))
 
     def errors(self) -> list[tuple[str, str, str]]:
-        return [m for m in self.messages if m[0] in ("error", "pageerror", "requestfailed")]
+        # a log/metrics stream the page itself closes (the job ended, another job was picked) reads as ERR_ABORTED
+        return [m for m in self.messages if m[0] in ("error", "pageerror", "requestfailed")
+                and not (m[0] == "requestfailed" and "/stream " in m[1] and "ERR_ABORTED" in m[1])]
 
 
 @contextlib.contextmanager
