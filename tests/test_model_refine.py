@@ -109,6 +109,29 @@ def test_refiner_survives_save_load_and_expand_fields(tmp_path: Path) -> None:
         load_model(tmp_path / "r.safetensors", refine_width=12)
 
 
+def test_new_field_slots_of_the_refiner_train_from_the_first_step() -> None:
+    model = _model(refine_width=8)
+    _randomise(model.refine)
+    old = model.config.n_states
+    model.expand_fields(2)
+    fresh = PixelRefiner(old + 2, 8, 2).w_in
+    new_in = model.refine.w_in[:, :, old:]
+    assert new_in.abs().sum() > 0 and abs(new_in.std().item() / fresh.std().item() - 1) < 0.2
+    x, ids, bc = _x(2, 3, 2, 16, 16), [old, old + 1], [1, 1]
+    with torch.no_grad():
+        before = model(x, ids, bc)
+    target = x[:, -1] + 0.5 * torch.sign(x[:, -1] - x[:, -2])
+    opt = torch.optim.Adam(model.refine.parameters(), lr=1e-2)
+    model.train()
+    loss = (model(x, ids, bc) - target).square().mean()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        change = model.eval()(x, ids, bc) - before
+    # one step already corrects point by point (zero input kernels could only add a constant per field)
+    assert change.flatten(2).std(-1).min() > 1e-3 * change.abs().max()
+
+
 @pytest.mark.parametrize("bad", [-1, True, 2.5])
 def test_bad_refine_width_is_named(bad: object) -> None:
     with pytest.raises(ParameterError, match="refine_width"):

@@ -30,8 +30,7 @@ class PixelRefiner(nn.Module):
     def __init__(self, n_states: int, width: int, n_spatial: int, kernel: int = 3) -> None:
         super().__init__()
         self.n_spatial, self.kernel = n_spatial, kernel
-        fan_in = N_INPUTS * 4 * kernel**n_spatial  # about four fields per dataset
-        self.w_in = nn.Parameter(torch.randn(width, N_INPUTS, n_states, *([kernel] * n_spatial)) * math.sqrt(2.0 / fan_in))
+        self.w_in = nn.Parameter(self._fresh_in(width, n_states))
         self.b_in = nn.Parameter(torch.zeros(width))
         self.w_dw = nn.Parameter(torch.randn(width, 1, *([kernel] * n_spatial)) / kernel**n_spatial)
         self.b_dw = nn.Parameter(torch.zeros(width))
@@ -40,13 +39,22 @@ class PixelRefiner(nn.Module):
         self.w_out = nn.Parameter(torch.zeros(n_states, width))
         self.b_out = nn.Parameter(torch.zeros(n_states))
 
+    def _fresh_in(self, width: int, slots: int) -> torch.Tensor:
+        """He-initialised input kernels for `slots` field slots (fan-in: about four fields per dataset)."""
+        fan_in = N_INPUTS * 4 * self.kernel**self.n_spatial
+        return torch.randn(width, N_INPUTS, slots, *([self.kernel] * self.n_spatial)) * math.sqrt(2.0 / fan_in)
+
     def expand(self, k: int) -> None:
-        """Add `k` field slots (zero input columns and zero head rows), keeping the old ones."""
-        w_in = self.w_in.new_zeros(self.w_in.shape[0], N_INPUTS, self.w_in.shape[2] + k, *self.w_in.shape[3:])
+        """Add `k` field slots, keeping the old ones: fresh input kernels (as a new refiner's) and zero head rows.
+
+        The zero head rows leave every prediction unchanged; the random input kernels let a new
+        field's correction train from the first step (with zero kernels and a zero head, the
+        gradient of both is zero but for a constant offset, and the new slots barely learn).
+        """
+        w_in = torch.cat([self.w_in.detach(), self._fresh_in(self.w_in.shape[0], k).to(self.w_in)], dim=2)
         w_out = self.w_out.new_zeros(self.w_out.shape[0] + k, self.w_out.shape[1])
         b_out = self.b_out.new_zeros(self.b_out.shape[0] + k)
         with torch.no_grad():
-            w_in[:, :, : self.w_in.shape[2]] = self.w_in
             w_out[: self.w_out.shape[0]] = self.w_out
             b_out[: self.b_out.shape[0]] = self.b_out
         self.w_in, self.w_out, self.b_out = nn.Parameter(w_in), nn.Parameter(w_out), nn.Parameter(b_out)
