@@ -8,6 +8,7 @@ from benchmarks.common import Result, time_call
 from benchmarks.peers import interleaved_peak_fraction, matmul_peak_gflops, the_well_avit_class
 
 T, N, C = 16, 128, 4
+REFINE_WIDTH = 32  # physviz/model/recipes/bundled.yaml
 
 
 def _ti_inference():
@@ -143,7 +144,7 @@ def _fno_peer(C: int, n_spatial: int, context: int):
 
 
 def _rollouts(quick: bool) -> list[Result]:
-    """32-step autoregressive rollouts, 2D 128^2 and 3D 32^3, ours (tiny) vs neuraloperator's FNO."""
+    """32-step autoregressive rollouts, 2D 128^2 and 3D 32^3, ours (tiny, without and with the bundled model's refiner) vs neuraloperator's FNO."""
     import torch
 
     from benchmarks.common import Timing
@@ -154,32 +155,36 @@ def _rollouts(quick: bool) -> list[Result]:
     steps, context, C = (8 if quick else 32), 4, 3
     out = []
     for n, shape in ((2, (128, 128)), (3, (32, 32, 32))):
-        torch.manual_seed(0)
-        model = AViT(ModelConfig.preset("tiny", n_spatial_dims=n, context_frames=context), registry="physviz").eval()
-        ids = model.field_ids(["vorticity", "velocity_x", "velocity_y"])
         bcs = torch.ones(n, dtype=torch.long)
         x = torch.randn(1, context, C, *shape)
-
-        def ours() -> None:
-            with torch.inference_mode():
-                autoregress(lambda a: model(torch.from_numpy(a), ids, bcs).numpy(), x.numpy(), steps, batch=1)
-
         fno = _fno_peer(C, n, context)
 
         def peer() -> None:
             with torch.inference_mode():
                 autoregress(lambda a: fno(torch.from_numpy(a).reshape(1, -1, *shape)).numpy(), x.numpy(), steps, batch=1)
 
-        t_ours, t_peer = time_call(ours, 2 if quick else 3, warmup=1), time_call(peer, 2 if quick else 3, warmup=1)
-        p_ours = sum(p.numel() for p in model.parameters())
+        t_peer = time_call(peer, 2 if quick else 3, warmup=1)
         p_peer = sum(p.numel() for p in fno.parameters())
         label = "x".join(map(str, shape))
-        out.append(Result(
-            "model", f"{steps}-step rollout, tiny, {context} frames of {label}, 3 fields", t_ours, t_peer,
-            f"neuraloperator FNO ({p_peer / 1e6:.1f}M params)",
-            note=f"ours {p_ours / 1e6:.2f}M params, {t_ours.median / steps * 1e3:.0f} ms/step; FNO "
-            f"{t_peer.median / steps * 1e3:.0f} ms/step",
-        ))
+        for refine in (0, REFINE_WIDTH):
+            torch.manual_seed(0)
+            model = AViT(ModelConfig.preset("tiny", n_spatial_dims=n, context_frames=context, delta_prediction=True,
+                                            refine_width=refine), registry="physviz").eval()
+            ids = model.field_ids(["vorticity", "velocity_x", "velocity_y"])
+
+            def ours() -> None:
+                with torch.inference_mode():
+                    autoregress(lambda a: model(torch.from_numpy(a), ids, bcs).numpy(), x.numpy(), steps, batch=1)
+
+            t_ours = time_call(ours, 2 if quick else 3, warmup=1)
+            p_ours = sum(p.numel() for p in model.parameters())
+            what = f"tiny + refiner {refine} (the bundled model's layout)" if refine else "tiny"
+            out.append(Result(
+                "model", f"{steps}-step rollout, {what}, {context} frames of {label}, 3 fields", t_ours, t_peer,
+                f"neuraloperator FNO ({p_peer / 1e6:.1f}M params)",
+                note=f"ours {p_ours / 1e6:.2f}M params, {t_ours.median / steps * 1e3:.0f} ms/step; FNO "
+                f"{t_peer.median / steps * 1e3:.0f} ms/step",
+            ))
     return out
 
 
