@@ -91,6 +91,30 @@ def test_freeze_presets_train_different_parameter_sets(pretrained: Path, new_phy
     assert changed["middle"] < changed["processor"] < changed["none"]
 
 
+def test_blocks_lr_scale_moves_the_processor_less(pretrained: Path, new_physics) -> None:
+    ds = new_physics.drop_vars("chlorophyll")
+    moved = {}
+    for scale in (1.0, 0.1):
+        model = physviz.load_model(pretrained)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        physviz.finetune(model, ds, steps=3, lr=1e-3, blocks_lr_scale=scale, n_steps_input=2, tokens=512,
+                                  progress=False, optimizer={"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 0})
+        after = model.state_dict()
+        moved[scale] = {part: sum((after[k] - before[k]).abs().sum().item() for k in after if k.startswith(part))
+                        for part in ("blocks.", "space_bag.", "debed.")}
+    # Adam's steps are about lr each, so the blocks move about 10x less; the other parts as much as before
+    assert moved[0.1]["blocks."] < 0.2 * moved[1.0]["blocks."]
+    for part in ("space_bag.", "debed."):
+        assert 0.5 * moved[1.0][part] < moved[0.1][part] < 2 * moved[1.0][part]
+
+
+def test_bad_blocks_lr_scale_is_named(pretrained: Path, new_physics) -> None:
+    from physviz.train.config import TrainConfigError
+
+    with pytest.raises(TrainConfigError, match="finetune.blocks_lr_scale=0"):
+        physviz.finetune(physviz.load_model(pretrained), new_physics, steps=1, blocks_lr_scale=0, progress=False)
+
+
 @pytest.mark.skipif(not MPP_FIXTURE.is_file(), reason="the MPP fixture is not here")
 def test_cli_finetunes_an_mpp_checkpoint_on_one_process(new_physics, tmp_path: Path) -> None:
     """The official MPP weights (which MPP's own code can only fine-tune under DDP) on one CPU process."""

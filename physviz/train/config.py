@@ -115,10 +115,13 @@ class FinetuneSection:
 
     ``freeze``: 'none' trains everything, 'processor' freezes the space-time blocks (embedding,
     stem and decoder train), 'middle' trains only the field embedding and decoder head (MPP's
-    ``freeze_middle``).
+    ``freeze_middle``). ``blocks_lr_scale`` multiplies the learning rate of the space-time
+    blocks (discriminative fine-tuning: below 1 the pretrained processor moves less than the
+    embedding, decoder and refiner, which must learn the new fields); 1 trains all at one rate.
     """
 
     freeze: str = "none"
+    blocks_lr_scale: float = 1.0
     append_fields: bool = True
 
 
@@ -414,6 +417,9 @@ def _check_settings(cfg: TrainConfig) -> None:
     _at_least(cfg.valid_batches, 0, "valid_batches")
     _at_least(cfg.num_workers, 0, "num_workers")
     _choice(cfg.finetune.freeze, FREEZE, "finetune.freeze")
+    scale = cfg.finetune.blocks_lr_scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100 or scale != scale:
+        raise TrainConfigError(f"Setting finetune.blocks_lr_scale={scale!r} must be a number in (0, 100].")
     _check_model(cfg.model)
     for i, spec in enumerate(cfg.data):
         label = f"data[{i}]"

@@ -254,14 +254,16 @@ class Trainer:
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optimizer
-        decay, no_decay = [], []
+        scale = float(self.cfg.finetune.blocks_lr_scale)
+        in_blocks = {id(p) for p in self.raw.blocks.parameters()}
+        buckets: dict[tuple[bool, bool], list[Any]] = {}
         for _name, p in self.model.named_parameters():
-            if p.requires_grad:
-                (decay if p.dim() > 1 else no_decay).append(p)
-        if not decay and not no_decay:
+            if p.requires_grad:  # DDP and FSDP2 (sharding in place) share the raw model's parameters
+                buckets.setdefault((p.dim() > 1, scale != 1.0 and id(p) in in_blocks), []).append(p)
+        if not buckets:
             raise TrainConfigError("No parameter is left to train; choose another finetune.freeze preset.")
-        groups = [g for g in ({"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0})
-                  if g["params"]]
+        groups = [{"params": ps, "weight_decay": o.weight_decay if decay else 0.0, "lr": o.lr * (scale if blocks else 1.0)}
+                  for (decay, blocks), ps in sorted(buckets.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
         kwargs: dict[str, Any] = {}
         if self.env.device.type == "cuda" and self.mode != "fsdp2":
             kwargs["fused"] = True

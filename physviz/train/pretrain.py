@@ -665,6 +665,19 @@ def _run_train(cfg: dict[str, Any], out: Path) -> Path:
     return final
 
 
+def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | None) -> dict[str, Any]:
+    """physviz.train config of one transfer run: fine-tune `pretrained`, or the same architecture from scratch (None)."""
+    ex = recipe.extra
+    base = json.loads(json.dumps(recipe.train))
+    cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": None}],
+           "steps": int(ex.get("finetune_steps", 150)), "checkpoint_every": 0, "valid_every": 0,
+           "optimizer": {**base.get("optimizer", {}), "lr": float(ex.get("finetune_lr", 5e-4)), "warmup_steps": 10}}
+    if pretrained is not None:
+        cfg["model"] = {"init_from": str(pretrained)}
+        cfg["finetune"] = dict(ex.get("finetune", {}))  # e.g. blocks_lr_scale: only a pretrained model has a processor to keep
+    return cfg
+
+
 def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Any]:
     """Pretrain without the excluded systems, then fine-tune vs scratch per task and size; evaluate one-step and k-step."""
     from physviz.model.checkpoint import load_model
@@ -675,19 +688,13 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
     pre = _run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
     k = int(ex.get("rollout", 5))
     results: dict[str, Any] = {}
-    base = json.loads(json.dumps(recipe.train))
     for task, d in data.items():
         ds, fields, bcs, test = load_eval(d["test"])
         results[task] = {}
         for n, path in sorted(d["train"].items()):
             row = {}
             for kind in ("pretrained", "scratch"):
-                cfg = {**base, "data": [{"path": str(path), "name": f"{task}_{n}", "valid_split": None}],
-                       "steps": int(ex.get("finetune_steps", 150)), "checkpoint_every": 0, "valid_every": 0,
-                       "optimizer": {**base.get("optimizer", {}), "lr": float(ex.get("finetune_lr", 5e-4)),
-                                     "warmup_steps": 10}}
-                if kind == "pretrained":
-                    cfg["model"] = {"init_from": str(pre)}
+                cfg = transfer_config(recipe, path, f"{task}_{n}", pre if kind == "pretrained" else None)
                 final = _run_train(cfg, workdir / "transfer" / task / f"{kind}_n{n}")
                 model = load_model(final)
                 skill = evaluate(model_predictor(model, fields, bcs), test, recipe.context, k, fields)
@@ -697,8 +704,9 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
     return {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
             "finetune_steps": int(ex.get("finetune_steps", 150)),
             "note": f"Pretrained {recipe.train.get('steps')} steps without {list(recipe.exclude)}; each fine-tune and "
-                    f"each scratch run: {ex.get('finetune_steps', 150)} steps, same settings; test: "
-                    f"{ex.get('test_trajectories', 16)} held-out trajectories per task."}
+                    f"each scratch run: {ex.get('finetune_steps', 150)} steps, same settings"
+                    + (f" (the fine-tunes also with finetune {dict(ex['finetune'])})" if ex.get("finetune") else "")
+                    + f"; test: {ex.get('test_trajectories', 16)} held-out trajectories per task."}
 
 
 def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
