@@ -2,10 +2,11 @@
 
 Usage: python scripts/transfer_probe.py WORKDIR NAME 'YAML' TASK:N [TASK:N ...]
 WORKDIR is a `physviz pretrain --recipe bundled_transfer` workdir whose transfer data and
-pretraining exist; YAML holds finetune settings of the pretrained arm (e.g. ``{blocks_lr_scale: 2}``),
+pretraining exist; YAML holds finetune settings of the pretrained arm (e.g. ``{blocks_lr_scale: 2}``,
+``{reset_refiner: true}``),
 ``extra: {...}`` recipe extras (e.g. ``{finetune_lr: 1.0e-3}``) and ``scratch: true`` for the
 scratch arm. Each run trains in WORKDIR/probe/NAME/TASK_nN and appends its one-step and
-5-step VRMSE to WORKDIR/probe.jsonl.
+5-step VRMSE (and the per-field one-step VRMSE) to WORKDIR/probe.jsonl.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def main(argv: list[str]) -> int:
         cfg = P.transfer_config(recipe, work / "transfer" / task / f"n{n}", f"{task}_{n}", None if scratch else pre)
         final = P._run_train(cfg, work / "probe" / name / f"{task}_n{n}")
         skill = evaluate(model_predictor(load_model(final), fields, bcs), test, recipe.context, 5, fields)
-        row = {"probe": name, "task": task, "n": int(n), "one_step": skill.one_step, "rollout_5": skill.mean_rollout(5)}
+        row = {"probe": name, "task": task, "n": int(n), "one_step": skill.one_step, "rollout_5": skill.mean_rollout(5),
+               "per_field_one_step": skill.per_field_one_step}
         print(json.dumps(row), flush=True)
         with open(work / "probe.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -152,3 +152,34 @@ def test_unknown_field_without_append_is_a_config_error(pretrained: Path, new_ph
     with pytest.raises(TrainConfigError, match="salinity.*finetune.append_fields"):
         physviz.finetune(model, new_physics, steps=1, append_fields=False, progress=False, output_dir=tmp_path / "x")
     assert not (tmp_path / "x" / "metrics.jsonl").exists()
+
+
+def test_reset_refiner_starts_a_fresh_refiner_and_keeps_the_transformer(new_physics, tmp_path: Path) -> None:
+    """finetune.reset_refiner: the pretrained refiner's weights are replaced by a zero-initialised head, the rest kept."""
+    from physviz.model.avit import AViT
+    from physviz.model.config import ModelConfig
+
+    torch.set_num_threads(1)
+    ds = new_physics.drop_vars("chlorophyll")
+    model = AViT(ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12))
+    with torch.no_grad():
+        for p in model.refine.parameters():
+            p.add_(0.5)  # stands in for a refiner trained on other physics
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    physviz.finetune(model, ds, steps=1, lr=1e-12, reset_refiner=True, n_steps_input=2, tokens=512, progress=False,
+                     output_dir=tmp_path / "ft", optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
+    after = model.state_dict()
+    refiner = [k for k in after if k.startswith("refine.")]
+    assert refiner and any(not torch.allclose(after[k], before[k]) for k in refiner)
+    fresh = AViT(ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12))
+    head = [k for k in refiner if k in fresh.state_dict() and not fresh.state_dict()[k].any()]
+    assert head and all(after[k].abs().max() < 1e-9 for k in head)  # the zero-initialised head is zero again
+    kept = [k for k in after if k.startswith("blocks.")]
+    assert all(torch.allclose(after[k], before[k], atol=1e-6) for k in kept)
+
+
+def test_reset_refiner_without_a_refiner_is_named(pretrained: Path, new_physics) -> None:
+    from physviz.train.config import TrainConfigError
+
+    with pytest.raises(TrainConfigError, match="reset_refiner"):
+        physviz.finetune(physviz.load_model(pretrained), new_physics, steps=1, reset_refiner=True, progress=False)

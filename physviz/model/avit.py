@@ -161,6 +161,15 @@ class AViT(nn.Module):
         self.refine.train(self.training)
         self.config = self.config.replace(refine_width=width)
 
+    def reset_refiner(self) -> None:
+        """Replace the refiner by a fresh zero-initialised one of the same width (the transformer's prediction is kept)."""
+        if self.refine is None:
+            raise ParameterError("This model has no refiner to reset (its refine_width is 0).")
+        w = self.space_bag.weight
+        self.refine = PixelRefiner(self.config.n_states, self.config.refine_width, self.config.n_spatial_dims).to(
+            device=w.device, dtype=w.dtype)
+        self.refine.train(self.training)
+
     # -- fine-tuning helpers (MPP's) -----------------------------------------
     def freeze_middle(self) -> None:
         """Train only the field embedding and the decoder head."""

@@ -118,10 +118,13 @@ class FinetuneSection:
     ``freeze_middle``). ``blocks_lr_scale`` multiplies the learning rate of the space-time
     blocks (discriminative fine-tuning: below 1 the pretrained processor moves less than the
     embedding, decoder and refiner, which must learn the new fields); 1 trains all at one rate.
+    ``reset_refiner`` replaces a pretrained full-resolution refiner by a fresh zero-initialised
+    one before training (its local corrections were learnt on the pretraining systems).
     """
 
     freeze: str = "none"
     blocks_lr_scale: float = 1.0
+    reset_refiner: bool = False
     append_fields: bool = True
 
 
@@ -417,6 +420,8 @@ def _check_settings(cfg: TrainConfig) -> None:
     _at_least(cfg.valid_batches, 0, "valid_batches")
     _at_least(cfg.num_workers, 0, "num_workers")
     _choice(cfg.finetune.freeze, FREEZE, "finetune.freeze")
+    if not isinstance(cfg.finetune.reset_refiner, bool):
+        raise TrainConfigError(f"Setting finetune.reset_refiner={cfg.finetune.reset_refiner!r} must be true or false.")
     scale = cfg.finetune.blocks_lr_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100 or scale != scale:
         raise TrainConfigError(f"Setting finetune.blocks_lr_scale={scale!r} must be a number in (0, 100].")

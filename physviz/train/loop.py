@@ -159,6 +159,8 @@ class Trainer:
         self.raw = model if model is not None else self._build_model()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
         self._bind_fields()
+        if cfg.finetune.reset_refiner:
+            self._reset_refiner()
         self._freeze()
         self.raw.to(env.device)
         self.raw.train()
@@ -242,6 +244,11 @@ class Trainer:
             self.added += sorted(set(reg.known()) - before)
             self.field_ids.append(torch.tensor(ids, dtype=torch.long))
             self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
+
+    def _reset_refiner(self) -> None:
+        if getattr(self.raw, "refine", None) is None:
+            raise TrainConfigError("finetune.reset_refiner=true but the model has no refiner (model.overrides.refine_width is 0).")
+        self.raw.reset_refiner()
 
     def _freeze(self) -> None:
         preset = self.cfg.finetune.freeze
