@@ -107,6 +107,10 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     for fig in ("docs/model_card/rollout_vrmse.png", "docs/model_card/spectra_10_steps.png"):
         assert (tmp_path / fig).stat().st_size > 1000
     assert json.loads((work / "results.json").read_text())["skill"]
+    # the card's data is written beside its figures and is the data the card was written from
+    shipped = json.loads((tmp_path / "docs/model_card/results.json").read_text())
+    assert shipped["skill"] == results["skill"]
+    assert f"{shipped['skill']['fitzhugh_nagumo']['model']['one_step']:.4f}" in text
     assert yaml.safe_load((work / "train.yaml").read_text())["steps"] == 6
 
 

@@ -595,6 +595,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         card = Path(card)
         fig_dir = card.parent / "docs" / "model_card"
         figs = plot_figures(results, fig_dir)
+        write_results(fig_dir, results)  # the card's data beside its figures, so the two never drift apart
         if results.get("transfer"):
             figs["transfer"] = plot_transfer(results["transfer"], fig_dir)
         rel = {k: str(v.relative_to(card.parent)) for k, v in figs.items()}
