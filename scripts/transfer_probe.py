@@ -4,8 +4,8 @@ Usage: python scripts/transfer_probe.py WORKDIR NAME 'YAML' TASK:N [TASK:N ...]
 WORKDIR is a `physviz pretrain --recipe bundled_transfer` workdir whose transfer data and
 pretraining exist; YAML holds finetune settings of the pretrained arm (e.g. ``{blocks_lr_scale: 2}``,
 ``{reset_refiner: true}``),
-``extra: {...}`` recipe extras (e.g. ``{finetune_lr: 1.0e-3}``) and ``scratch: true`` for the
-scratch arm. Each run trains in WORKDIR/probe/NAME/TASK_nN and appends its one-step and
+``extra: {...}`` recipe extras (e.g. ``{finetune_lr: 1.0e-3}``), ``scratch: true`` for the
+scratch arm and ``init_from: PATH`` to start from another checkpoint than the transfer pretraining. Each run trains in WORKDIR/probe/NAME/TASK_nN and appends its one-step and
 5-step VRMSE (and the per-field one-step VRMSE) to WORKDIR/probe.jsonl.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ def main(argv: list[str]) -> int:
     recipe = P.Recipe.load("bundled_transfer")
     recipe.extra.update(variant.pop("extra", {}))
     scratch = bool(variant.pop("scratch", False))
+    pre = Path(variant.pop("init_from", work / "transfer" / "pretrain" / "final.safetensors"))
     recipe.extra["finetune"] = variant
-    pre = work / "transfer" / "pretrain" / "final.safetensors"
     if not scratch and not pre.is_file():
         print(f"{pre} does not exist: run the transfer stage's pretraining first.", file=sys.stderr)
         return 2

@@ -183,3 +183,48 @@ def test_reset_refiner_without_a_refiner_is_named(pretrained: Path, new_physics)
 
     with pytest.raises(TrainConfigError, match="reset_refiner"):
         physviz.finetune(physviz.load_model(pretrained), new_physics, steps=1, reset_refiner=True, progress=False)
+
+
+def test_blend_fresh_moves_each_weight_part_way_to_a_seeded_fresh_init() -> None:
+    """AViT.blend_fresh: fraction 0 keeps the weights, 1 gives the seed's fresh model, 0.7 lies 70% of the way."""
+    from physviz.errors import ParameterError
+    from physviz.model.avit import AViT
+    from physviz.model.config import ModelConfig
+
+    cfg = ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12)
+    torch.manual_seed(5)
+    model = AViT(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # stands in for pretrained weights
+    pre = {k: v.clone() for k, v in model.named_parameters()}
+    torch.manual_seed(3)
+    fresh = dict(AViT(cfg).named_parameters())
+    model.blend_fresh(0.0, seed=3)
+    assert all(torch.equal(p, pre[k]) for k, p in model.named_parameters())
+    model.blend_fresh(0.7, seed=3)
+    for k, p in model.named_parameters():
+        assert torch.allclose(p, 0.3 * pre[k] + 0.7 * fresh[k], atol=1e-6), k
+    model.blend_fresh(1.0, seed=3)
+    assert all(torch.allclose(p, fresh[k], atol=1e-6) for k, p in model.named_parameters())
+    with pytest.raises(ParameterError, match="fraction"):
+        model.blend_fresh(1.5)
+
+
+def test_fresh_fraction_is_checked_and_applied_by_finetune(new_physics, tmp_path: Path) -> None:
+    """finetune(fresh_fraction=...): a bad value is a named config error; a good one moves the transformer's weights."""
+    from physviz.model.avit import AViT
+    from physviz.model.config import ModelConfig
+    from physviz.train.config import TrainConfigError
+
+    torch.set_num_threads(1)
+    ds = new_physics.drop_vars("chlorophyll")
+    model = AViT(ModelConfig.preset("tiny", **SMALL, n_states=12))
+    with pytest.raises(TrainConfigError, match="fresh_fraction"):
+        physviz.finetune(model, ds, steps=1, fresh_fraction=2.0, progress=False, output_dir=tmp_path / "bad")
+    assert not (tmp_path / "bad" / "metrics.jsonl").exists()
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("blocks.")}
+    physviz.finetune(model, ds, steps=1, fresh_fraction=0.5, seed=11, n_steps_input=2, tokens=512, progress=False,
+                     output_dir=tmp_path / "ft", optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
+    after = model.state_dict()
+    assert any(not torch.allclose(after[k], v, atol=1e-4) for k, v in before.items())

@@ -170,6 +170,24 @@ class AViT(nn.Module):
             device=w.device, dtype=w.dtype)
         self.refine.train(self.training)
 
+    def blend_fresh(self, fraction: float, seed: int = 0) -> None:
+        """Move every parameter `fraction` of the way to a fresh init of the same config (a softened warm start).
+
+        ``fraction`` 0 keeps the weights, 1 is a new model drawn from `seed`. Like Ash & Adams'
+        shrink-and-perturb (2020), it gives a pretrained network back some of a fresh one's trainability.
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+            raise ParameterError(f"blend_fresh(fraction={fraction!r}): the fraction must be a number in [0, 1].")
+        if fraction == 0:
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = AViT(self.config)
+        new = dict(fresh.named_parameters())
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                p.lerp_(new[name].to(device=p.device, dtype=p.dtype), float(fraction))
+
     # -- fine-tuning helpers (MPP's) -----------------------------------------
     def freeze_middle(self) -> None:
         """Train only the field embedding and the decoder head."""

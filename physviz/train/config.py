@@ -120,11 +120,15 @@ class FinetuneSection:
     embedding, decoder and refiner, which must learn the new fields); 1 trains all at one rate.
     ``reset_refiner`` replaces a pretrained full-resolution refiner by a fresh zero-initialised
     one before training (its local corrections were learnt on the pretraining systems).
+    ``fresh_fraction`` moves every pretrained weight that fraction of the way to a fresh init
+    drawn from ``seed`` before training (0 keeps the pretrained model; a softened warm start,
+    as Ash & Adams' shrink-and-perturb).
     """
 
     freeze: str = "none"
     blocks_lr_scale: float = 1.0
     reset_refiner: bool = False
+    fresh_fraction: float = 0.0
     append_fields: bool = True
 
 
@@ -422,6 +426,9 @@ def _check_settings(cfg: TrainConfig) -> None:
     _choice(cfg.finetune.freeze, FREEZE, "finetune.freeze")
     if not isinstance(cfg.finetune.reset_refiner, bool):
         raise TrainConfigError(f"Setting finetune.reset_refiner={cfg.finetune.reset_refiner!r} must be true or false.")
+    frac = cfg.finetune.fresh_fraction
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+        raise TrainConfigError(f"Setting finetune.fresh_fraction={frac!r} must be a number in [0, 1].")
     scale = cfg.finetune.blocks_lr_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100 or scale != scale:
         raise TrainConfigError(f"Setting finetune.blocks_lr_scale={scale!r} must be a number in (0, 100].")

@@ -159,6 +159,8 @@ class Trainer:
         self.raw = model if model is not None else self._build_model()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
         self._bind_fields()
+        if cfg.finetune.fresh_fraction:
+            self.raw.blend_fresh(cfg.finetune.fresh_fraction, seed=cfg.seed)
         if cfg.finetune.reset_refiner:
             self._reset_refiner()
         self._freeze()
