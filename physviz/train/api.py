@@ -25,9 +25,10 @@ def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[st
     space-time blocks (below 1 the pretrained processor moves less than the parts that learn
     the new fields); ``reset_refiner`` starts a fresh full-resolution refiner; ``fresh_fraction`` moves
     every weight that far towards a fresh init first (a softened warm start). ``n_steps_input`` defaults to the model's context
-    frames, capped by the trajectory length. The run writes metrics.jsonl and
+    frames, capped by the trajectory length (less the rollout targets). The run writes metrics.jsonl and
     final.safetensors to ``output_dir`` (a new temporary folder if None). ``settings`` are
-    further TrainConfig keys (e.g. ``log_every``, ``precision``, ``device``) and
+    further TrainConfig keys (e.g. ``log_every``, ``precision``, ``device``,
+    ``rollout={"steps": 3}`` for pushforward rollout training) and
     ``overrides`` dotted ``key.sub=value`` strings.
     """
     from physviz.train.loop import run
@@ -38,7 +39,9 @@ def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[st
     if "time" not in getattr(train_ds, "dims", {}):
         raise OptionError("finetune() needs an xarray Dataset with a 'time' dimension as train_ds.")
     n_time = int(train_ds.sizes["time"])
-    n_in = n_steps_input if n_steps_input is not None else max(1, min(model.config.context_frames, n_time - 1))
+    rollout = settings.get("rollout")
+    n_out = int(rollout.get("steps", 1)) if isinstance(rollout, dict) and isinstance(rollout.get("steps", 1), int) else 1
+    n_in = n_steps_input if n_steps_input is not None else max(1, min(model.config.context_frames, n_time - max(1, n_out)))
     out = str(output_dir) if output_dir is not None else tempfile.mkdtemp(prefix="physviz-finetune-")
     data = {"path": "<xarray>", "name": str(train_ds.attrs.get("dataset_name") or "dataset"), "n_steps_input": n_in,
             "fields": list(fields) if fields is not None else None, "batch_size": batch_size, "family": family}
@@ -61,7 +64,7 @@ def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[st
     cfg = TrainConfig.from_dict(apply_overrides(cfg_dict, list(overrides or [])))
     with_std = cfg.normalize == "stats" and cfg.loss != "nmse"
     train = XarraySource(train_ds, list(fields) if fields is not None else None, n_in, name=data["name"],
-                         with_std=with_std, family=family)
+                         with_std=with_std, family=family, n_out=cfg.rollout.steps)
     valid = None
     if valid_ds is not None:
         valid = XarraySource(valid_ds, train.channels, n_in, name=data["name"], with_std=with_std, family=family)

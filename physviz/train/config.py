@@ -27,6 +27,7 @@ FREEZE = ("none", "processor", "middle")
 REGISTRIES = ("physviz", "mpp")
 SCHEDULES = ("cosine", "constant")
 SCOPES = ("rank", "global")
+ROLLOUT_GRADIENTS = ("last", "all")
 
 
 class TrainConfigError(OptionError):
@@ -133,6 +134,24 @@ class FinetuneSection:
 
 
 @dataclass
+class RolloutSection:
+    """Rollout training: each window predicts ``steps`` frames, feeding the model its own output.
+
+    ``steps`` 1 is plain next-frame training. With more, the model rolls out from the window's
+    context and the loss compares its frames with the truth, so it learns from the inputs it
+    will meet in an autoregressive rollout (its own slightly wrong frames) instead of only
+    perfect ones. ``gradient``: 'last' is the pushforward trick (Brandstetter et al. 2022):
+    the first ``steps - 1`` frames run without gradient and the loss is on the last, so a step
+    costs ``steps - 1`` extra forward passes and no extra memory; 'all' back-propagates
+    through the whole rollout and averages the loss over its frames (memory grows with ``steps``;
+    lower ``batch.tokens``). Validation stays one-step.
+    """
+
+    steps: int = 1
+    gradient: str = "last"
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs; ``python -m physviz.train CONFIG.yaml`` runs it."""
 
@@ -158,6 +177,7 @@ class TrainConfig:
     num_workers: int = 0
     progress: bool = True
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -228,7 +248,7 @@ class TrainConfig:
 
             n_dims = _model_dims(self)
             for i, spec in enumerate(self.data):
-                info = inspect_dataset(spec, f"data[{i}]", self.n_steps_input)
+                info = inspect_dataset(spec, f"data[{i}]", self.n_steps_input, n_out=self.rollout.steps)
                 if n_dims is not None and info.n_spatial_dims > n_dims:
                     raise TrainConfigError(
                         f"data[{i}] ({spec.path}) is {info.n_spatial_dims}D but the model is {n_dims}D; "
@@ -398,6 +418,10 @@ def _check_settings(cfg: TrainConfig) -> None:
     _at_least(cfg.batch.tokens, 1, "batch.tokens")
     _choice(cfg.batch.scope, SCOPES, "batch.scope")
     _at_least(cfg.batch.accumulate, 1, "batch.accumulate")
+    _at_least(cfg.rollout.steps, 1, "rollout.steps")
+    if cfg.rollout.steps > 64:
+        raise TrainConfigError(f"Setting rollout.steps={cfg.rollout.steps} is more than 64; roll out fewer frames per window.")
+    _choice(cfg.rollout.gradient, ROLLOUT_GRADIENTS, "rollout.gradient")
     o = cfg.optimizer
     if o.lr <= 0:
         raise TrainConfigError(f"Setting optimizer.lr={o.lr!r} must be positive.")

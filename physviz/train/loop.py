@@ -29,7 +29,7 @@ from physviz.errors import ParameterError, PhysvizError, UnknownFieldError
 from physviz.train import checkpoints as ck
 from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint
 from physviz.train.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, gather_objects, grad_sync, setup, unwrap, wrap
-from physviz.train.losses import loss_fn, vrmse
+from physviz.train.losses import loss_fn, rollout_loss, vrmse
 from physviz.train.sampler import MixedBatchSampler
 
 CRASH_ENV = "PHYSVIZ_TEST_CRASH_AT_STEP"  # tests only: SIGKILL one rank once after this step
@@ -199,7 +199,7 @@ class Trainer:
         if sources is None:
             from physviz.train.sources import build_sources
 
-            pairs = [build_sources(spec, name, cfg.n_steps_input, f"data[{i}]", with_std)
+            pairs = [build_sources(spec, name, cfg.n_steps_input, f"data[{i}]", with_std, cfg.rollout.steps)
                      for i, (spec, name) in enumerate(zip(cfg.data, self.names))]
             sources = [p[0] for p in pairs]
             valid = [p[1] for p in pairs]
@@ -224,6 +224,11 @@ class Trainer:
                 )
             if len(src) < 1:
                 raise TrainConfigError(f"data[{i}] ({info.name}) holds no training window.")
+            if getattr(src, "n_out", 1) != cfg.rollout.steps:
+                raise TrainConfigError(
+                    f"data[{i}] ({info.name}): its source gives {getattr(src, 'n_out', 1)} target frame(s) per window "
+                    f"but rollout.steps is {cfg.rollout.steps}; build it with n_out={cfg.rollout.steps}."
+                )
         return sources, valid
 
     def _bind_fields(self) -> None:
@@ -374,6 +379,13 @@ class Trainer:
         with self._autocast() if autocast else nullcontext():
             return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d])
 
+    def _loss(self, d: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Training loss of one micro-batch: next-frame, or over a rollout when y holds several frames (B, K, C, *S)."""
+        cfg = self.cfg
+        if y.dim() == x.dim() - 1:
+            return loss_fn(self._forward(d, x).float(), y, cfg.loss, self._scale(d))
+        return rollout_loss(lambda ctx: self._forward(d, ctx), x, y, cfg.loss, self._scale(d), cfg.rollout.gradient)
+
     # -- validation ------------------------------------------------------------------------
     def _validate(self) -> dict[str, Any] | None:
         """One-step VRMSE and loss per dataset on its validation windows (collective)."""
@@ -446,6 +458,8 @@ class Trainer:
                f"on {self.env.device}; " + "; ".join(parts))
         if self.added:
             msg += f"; new fields {self.added}"
+        if self.cfg.rollout.steps > 1:
+            msg += f"; rollout training over {self.cfg.rollout.steps} frames (gradient: {self.cfg.rollout.gradient})"
         if self.resumed_from:
             msg += f"; resumed at step {self.resumed_from}"
         print(msg, file=sys.stderr, flush=True)
@@ -478,8 +492,7 @@ class Trainer:
                     x = x.to(env.device, non_blocking=True)
                     y = y.to(env.device, non_blocking=True)
                     with grad_sync(self.model, self.mode, sync=a == accum - 1):
-                        pred = self._forward(d, x).float()
-                        loss = loss_fn(pred, y, cfg.loss, self._scale(d))
+                        loss = self._loss(d, x, y)
                         (loss / accum).backward()
                     stats[d] += loss.detach().double()
                     stats[n_d + d] += 1

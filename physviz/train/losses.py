@@ -1,5 +1,7 @@
-"""Training losses (VRMSE squared, MPP's normalised MSE, MSE, MAE) and the one-step VRMSE of validation."""
+"""Training losses (VRMSE squared, MPP's normalised MSE, MSE, MAE), the rollout (pushforward) loss and the one-step VRMSE of validation."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -64,3 +66,29 @@ def vrmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     mse = (pred - target).pow(2).mean(spatial)
     var = target.var(dim=spatial, unbiased=True) if target[0, 0].numel() > 1 else torch.zeros_like(mse)
     return torch.sqrt(mse / (var + EPS)).mean(1)
+
+
+def rollout_loss(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, kind: str = "vmse",
+                 scale: torch.Tensor | None = None, gradient: str = "last") -> torch.Tensor:
+    """Loss of a K-frame rollout from context x (B, T, C, *S) against y (B, K, C, *S), the model fed its own frames.
+
+    ``gradient`` 'last' is the pushforward trick: frames 1..K-1 are rolled out without
+    gradient and the loss is that of frame K, so the model learns to correct its own errors
+    at the cost of one step's memory. 'all' back-propagates through the rollout and averages
+    the loss of every frame.
+    """
+    k = y.shape[1]
+    ctx = x
+    if gradient == "last":
+        with torch.no_grad():
+            for _ in range(k - 1):
+                ctx = torch.cat([ctx[:, 1:], forward(ctx).to(ctx.dtype)[:, None]], dim=1)
+        return loss_fn(forward(ctx).float(), y[:, -1], kind, scale)
+    if gradient != "all":
+        raise ValueError(f"unknown rollout gradient {gradient!r}")
+    total = torch.zeros((), dtype=torch.float32, device=x.device)
+    for j in range(k):
+        pred = forward(ctx)
+        total = total + loss_fn(pred.float(), y[:, j], kind, scale)
+        ctx = torch.cat([ctx[:, 1:], pred.to(ctx.dtype)[:, None]], dim=1)
+    return total / k

@@ -190,13 +190,15 @@ class WellSource:
     """Windows over the Well files of one dataset split, read frame-by-frame with h5py."""
 
     def __init__(self, files: list[Path], infos: list[FileInfo], channels: list[str], n_steps_input: int,
-                 dt_stride: int, name: str, std: list[float] | None = None, family: str | None = None) -> None:
+                 dt_stride: int, name: str, std: list[float] | None = None, family: str | None = None,
+                 n_out: int = 1) -> None:
         self.files = [str(f) for f in files]
         self.infos = infos
         self.channels = list(channels)
         self.n_in = int(n_steps_input)
+        self.n_out = int(n_out)
         self.stride = int(dt_stride)
-        span = self.n_in * self.stride  # frames after the first one of a window
+        span = (self.n_in + self.n_out - 1) * self.stride  # frames after the first one of a window
         self.per_traj = [max(0, i.n_time - span) for i in infos]
         counts = [i.n_traj * w for i, w in zip(infos, self.per_traj)]
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -231,11 +233,11 @@ class WellSource:
         return k, traj, t0
 
     def window(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, C, *spatial) and y (C, *spatial) of window i, reading only its frames."""
+        """x (T, C, *spatial) and y (C, *spatial) of window i (y (n_out, C, *spatial) if n_out > 1), reading only its frames."""
         k, traj, t0 = self.locate(i)
         f, info = self._file(k), self.infos[k]
-        n_frames = self.n_in + 1
-        tsl = slice(t0, t0 + self.n_in * self.stride + 1, self.stride)
+        n_frames = self.n_in + self.n_out
+        tsl = slice(t0, t0 + (n_frames - 1) * self.stride + 1, self.stride)
         cache: dict[str, np.ndarray] = {}
         out = np.empty((n_frames, len(self.channels), *info.spatial), dtype=np.float32)
         for c, ch in enumerate(self.channels):
@@ -250,14 +252,14 @@ class WellSource:
             comp = arr[(Ellipsis, *r.comp)] if r.comp else arr
             comp = comp.reshape((comp.shape[0], *r.stored_spatial))
             out[:, c] = comp  # broadcasts constant-in-time or non-varying axes
-        return out[: self.n_in], out[self.n_in]
+        return out[: self.n_in], (out[self.n_in] if self.n_out == 1 else out[self.n_in:])
 
 
 class XarraySource:
     """Windows over an xarray Dataset in the physviz schema (dims trajectory?, time, x, y, z)."""
 
     def __init__(self, ds: Any, channels: list[str] | None, n_steps_input: int, dt_stride: int = 1,
-                 name: str | None = None, with_std: bool = True, family: str | None = None) -> None:
+                 name: str | None = None, with_std: bool = True, family: str | None = None, n_out: int = 1) -> None:
         from physviz.errors import SchemaError
         from physviz.fields.schema import validate_dataset
 
@@ -274,14 +276,16 @@ class XarraySource:
         self.ds = ds
         self.channels = chans
         self.n_in = int(n_steps_input)
+        self.n_out = int(n_out)
         self.stride = int(dt_stride)
         self.n_traj = int(ds.sizes.get("trajectory", 1))
         n_time = int(ds.sizes["time"])
-        self.per_traj = max(0, n_time - self.n_in * self.stride)
+        self.per_traj = max(0, n_time - (self.n_in + self.n_out - 1) * self.stride)
         if self.per_traj == 0:
+            targets = "a target" if self.n_out == 1 else f"{self.n_out} rollout targets"
             raise SchemaError(
                 f"The training Dataset has {n_time} time steps, too few for {self.n_in} input frames "
-                f"(stride {self.stride}) plus a target; lower n_steps_input."
+                f"(stride {self.stride}) plus {targets}; lower n_steps_input or rollout.steps."
             )
         shape = tuple(int(ds.sizes[d]) for d in spatial)
         std = None
@@ -307,11 +311,11 @@ class XarraySource:
         return self._arrays
 
     def window(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, C, *spatial) and y (C, *spatial) of window i."""
+        """x (T, C, *spatial) and y (C, *spatial) of window i (y (n_out, C, *spatial) if n_out > 1)."""
         traj, t0 = divmod(int(i), self.per_traj)
-        sl = slice(t0, t0 + self.n_in * self.stride + 1, self.stride)
+        sl = slice(t0, t0 + (self.n_in + self.n_out - 1) * self.stride + 1, self.stride)
         frames = np.stack([a[traj, sl] for a in self._data()], axis=1)
-        return frames[: self.n_in], frames[self.n_in]
+        return frames[: self.n_in], (frames[self.n_in] if self.n_out == 1 else frames[self.n_in:])
 
 
 # -- building and checking from a DatasetSpec ---------------------------------------------------
@@ -344,8 +348,11 @@ def _check_split(files: list[Path], label: str, spec: DatasetSpec, split: str) -
     return infos
 
 
-def inspect_dataset(spec: DatasetSpec, label: str, default_n_in: int) -> DatasetCheck:
-    """Check one dataset entry on disk (paths, split files, fields, window count); raise TrainConfigError."""
+def inspect_dataset(spec: DatasetSpec, label: str, default_n_in: int, n_out: int = 1) -> DatasetCheck:
+    """Check one dataset entry on disk (paths, split files, fields, window count); raise TrainConfigError.
+
+    ``n_out`` is the number of target frames per training window (``rollout.steps``).
+    """
     path = Path(spec.path).expanduser()
     if not path.exists():
         raise TrainConfigError(f"{label}.path {str(path)!r} does not exist; give a Well dataset folder or HDF5 file.")
@@ -366,11 +373,14 @@ def inspect_dataset(spec: DatasetSpec, label: str, default_n_in: int) -> Dataset
             )
     n_in = spec.n_steps_input or default_n_in
     span = n_in * spec.dt_stride
-    n_windows = sum(i.n_traj * max(0, i.n_time - span) for i in infos)
+    train_span = (n_in + n_out - 1) * spec.dt_stride
+    n_windows = sum(i.n_traj * max(0, i.n_time - train_span) for i in infos)
     if n_windows == 0:
+        targets = "a target frame" if n_out == 1 else f"rollout.steps={n_out} target frames"
         raise TrainConfigError(
             f"{label}: trajectories in {str(path)!r} have {infos[0].n_time} time steps, too few for "
-            f"n_steps_input={n_in} (dt_stride {spec.dt_stride}) plus a target frame; lower n_steps_input."
+            f"n_steps_input={n_in} (dt_stride {spec.dt_stride}) plus {targets}; lower n_steps_input"
+            + (" or rollout.steps." if n_out > 1 else ".")
         )
     vfiles: list[Path] = []
     vinfos: list[FileInfo] = []
@@ -408,12 +418,12 @@ def channel_std(stats: dict[str, Any] | None, infos: list[FileInfo], channels: l
 
 
 def build_sources(spec: DatasetSpec, name: str, default_n_in: int, label: str,
-                  with_std: bool) -> tuple[WellSource, WellSource | None]:
-    """The training (and validation, if the split exists) sources of one dataset entry."""
-    check = inspect_dataset(spec, label, default_n_in)
+                  with_std: bool, n_out: int = 1) -> tuple[WellSource, WellSource | None]:
+    """The training (and validation, if the split exists) sources of one dataset entry; training windows hold `n_out` targets."""
+    check = inspect_dataset(spec, label, default_n_in, n_out)
     n_in = spec.n_steps_input or default_n_in
     std = channel_std(stats_for(check.root, check.files), check.infos, check.channels) if with_std else None
-    train = WellSource(check.files, check.infos, check.channels, n_in, spec.dt_stride, name, std, spec.family)
+    train = WellSource(check.files, check.infos, check.channels, n_in, spec.dt_stride, name, std, spec.family, n_out)
     valid = None
     if check.valid_files:
         valid = WellSource(check.valid_files, check.valid_infos, check.channels, n_in, spec.dt_stride, name, std, spec.family)
