@@ -10,15 +10,12 @@ import pytest
 from physviz.train.config import DatasetSpec
 from physviz.train.sampler import MixedBatchSampler
 from physviz.train.sources import XarraySource, build_sources, split_files
+from tests.conftest import shallow_water_well
 
 
 @pytest.fixture(scope="module")
 def well(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from physviz.fields.simulate.run import simulate
-
-    out = tmp_path_factory.mktemp("sw") / "shallow_water"
-    simulate("shallow_water", 5, resolution=32, steps=10, seed=3, out=out, progress=False)
-    return out
+    return shallow_water_well(tmp_path_factory, 10)
 
 
 def test_windows_match_the_xarray_reader(well: Path) -> None:

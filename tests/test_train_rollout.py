@@ -1,6 +1,7 @@
 """Rollout (pushforward) training: multi-frame windows, the rollout loss, config checks, an end-to-end fine-tune."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,14 @@ from physviz.train import run
 from physviz.train.config import DatasetSpec, TrainConfigError
 from physviz.train.losses import loss_fn, rollout_loss
 from physviz.train.sources import XarraySource, build_sources, split_files
+from tests.conftest import shallow_water_well
 
 SMALL = {"embed_dim": 64, "num_heads": 2, "head_dim": 32, "processor_blocks": 2}
 
 
 @pytest.fixture(scope="module")
 def well(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from physviz.fields.simulate.run import simulate
-
-    out = tmp_path_factory.mktemp("swr") / "shallow_water"
-    simulate("shallow_water", 5, resolution=32, steps=16, seed=3, out=out, progress=False)
-    return out
+    return shallow_water_well(tmp_path_factory, 16)
 
 
 def test_rollout_windows_hold_the_next_k_frames(well: Path) -> None:
@@ -48,17 +46,17 @@ def test_rollout_windows_hold_the_next_k_frames(well: Path) -> None:
         np.testing.assert_array_equal(yy, y)
 
 
-def _toy() -> tuple[torch.nn.Parameter, callable]:
+def _toy(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.nn.Parameter, Callable[[torch.Tensor], torch.Tensor]]:
+    """Context (2, 2, 1, 8, 8), three target frames and a one-weight model w * last frame."""
+    torch.manual_seed(seed)
+    x, y = torch.randn(2, 2, 1, 8, 8), torch.randn(2, 3, 1, 8, 8)
     w = torch.nn.Parameter(torch.tensor(0.9))
-    return w, (lambda ctx: w * ctx[:, -1])
+    return x, y, w, (lambda ctx: w * ctx[:, -1])
 
 
 def test_rollout_loss_last_is_the_loss_of_the_kth_frame_with_gradient_through_one_step() -> None:
     """'last' = loss of the model applied k times; its gradient treats the first k-1 frames as data."""
-    torch.manual_seed(0)
-    x = torch.randn(2, 2, 1, 8, 8)
-    y = torch.randn(2, 3, 1, 8, 8)
-    w, f = _toy()
+    x, y, w, f = _toy(0)
     loss = rollout_loss(f, x, y, "mse", None, "last")
     expected = loss_fn((0.9 ** 3) * x[:, -1], y[:, -1], "mse", None)
     torch.testing.assert_close(loss, expected)
@@ -72,10 +70,7 @@ def test_rollout_loss_last_is_the_loss_of_the_kth_frame_with_gradient_through_on
 
 
 def test_rollout_loss_all_averages_frames_and_backpropagates_through_the_rollout() -> None:
-    torch.manual_seed(1)
-    x = torch.randn(2, 2, 1, 8, 8)
-    y = torch.randn(2, 3, 1, 8, 8)
-    w, f = _toy()
+    x, y, w, f = _toy(1)
     loss = rollout_loss(f, x, y, "mse", None, "all")
     w2 = torch.tensor(0.9, requires_grad=True)
     ref = sum(loss_fn(w2 ** (j + 1) * x[:, -1], y[:, j], "mse", None) for j in range(3)) / 3
