@@ -90,6 +90,7 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     recipe.eval_trajectories, recipe.eval_steps, recipe.rollout_steps = 2, 16, (10,)
     recipe.train = {**recipe.train, "steps": 6, "checkpoint_every": 3, "valid_every": 0, "log_every": 1,
                     "progress": False, "batch": {"tokens": 512}}
+    recipe.finish = {"steps": 2, "rollout": {"steps": 2}, "optimizer": {"lr": 1e-4, "warmup_steps": 0}}
     work, weights, card = tmp_path / "work", tmp_path / "model.safetensors", tmp_path / "CARD.md"
     results = run_pipeline(recipe, work, ("corpus", "train", "fno", "bundle", "evaluate", "card"), card=card,
                            bundle_to=weights, fno_seconds=4, progress=False)
@@ -99,7 +100,11 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
         assert len(row["model"]["curve"]) == 10 and all(np.isfinite(row["model"]["curve"]))
         assert row["ensemble"]["one_step"] != row["model"]["one_step"]  # another predictor, not a copy
     info = read_model_info(weights)
-    assert info["metadata"]["recipe"] == "bundled" and info["metadata"]["steps"] == 6
+    assert info["metadata"]["recipe"] == "bundled" and info["metadata"]["steps"] == 6 + 2  # training, then the finish leg
+    finish = yaml.safe_load((work / "finish.yaml").read_text())
+    assert finish["rollout"]["steps"] == 2 and finish["model"]["init_from"] == str(work / "train" / "final.safetensors")
+    assert finish["batch"] == {"tokens": 512} and (work / "finish" / "final.safetensors").exists()
+    assert info["metadata"]["recipe_finish"] == recipe.finish
     assert load_model(weights).config.n_spatial_dims == 3
     text = card.read_text()
     assert "| navier_stokes_decaying |" in text and "Floors" in text and "Transfer" in text
@@ -131,3 +136,16 @@ def test_bundle_stage_never_writes_into_the_package_by_default(tmp_path: Path) -
     target = bundle_path(Recipe.load("bundled"), tmp_path)
     assert target == tmp_path / "bundle" / "physviz-tiny.safetensors"
     assert WEIGHTS.resolve() not in target.resolve().parents
+
+
+def test_card_keeps_fno_steps_and_transfer_probes_from_the_results(tmp_path: Path) -> None:
+    """Without FNO files on disk the card takes their steps from results.json; recorded probes follow the transfer table."""
+    from physviz.train.pretrain import _fno_steps_line, transfer_section
+
+    assert _fno_steps_line(tmp_path, {}) == []
+    line = _fno_steps_line(tmp_path, {"fno_steps": {"euler_riemann": 179, "fitzhugh_nagumo": 180}})
+    assert line and "euler_riemann 179, fitzhugh_nagumo 180" in line[0]
+    row = {"pretrained": {"one_step": 0.2, "rollout_5": 0.4}, "scratch": {"one_step": 0.1, "rollout_5": 0.5}}
+    text = "\n".join(transfer_section({"results": {"near": {"25": row}}, "note": "n", "probes": "| probe | 0.15 |"}, {}))
+    assert "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text and text.index("| probe | 0.15 |") > text.index("5-step: **")
+    assert "probe" not in "\n".join(transfer_section({"results": {"near": {"25": row}}}, {}))

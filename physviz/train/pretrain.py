@@ -6,7 +6,8 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
 1. ``corpus``: the built-in simulators write ``BUNDLED_CORPUS`` (Well splits, stats.yaml),
    and held-out test sets (other seeds, hence other random parameters; longer
    trajectories for 30-step rollouts) to ``DIR/eval``.
-2. ``train``: ``physviz.train`` on the corpus with the recipe's config (checkpoints, resume).
+2. ``train``: ``physviz.train`` on the corpus with the recipe's config (checkpoints, resume),
+   then the recipe's ``finish`` leg, if any (e.g. rollout training), from those weights.
 3. ``fno``: one neuraloperator FNO per system with the same total wall-clock budget.
 4. ``bundle``: the trained model with its recipe in the metadata, to ``DIR/bundle/`` (or
    ``--bundle-to``: ``physviz/model/weights/physviz-tiny.safetensors`` ships it).
@@ -45,6 +46,7 @@ class Recipe:
     corpus_scale: float = 1.0  # multiplies the corpus trajectory counts (at least 3 each)
     fno_seconds: float | None = None  # None: the model's own training time
     eval_ensemble: int = 1  # > 1: also evaluate the mean over this many patch-jittered passes ("ensemble")
+    finish: dict[str, Any] = field(default_factory=dict)  # a second training leg from the first's weights (TrainConfig keys)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -298,8 +300,35 @@ def train_config(recipe: Recipe, workdir: Path) -> dict[str, Any]:
     return cfg
 
 
+def finish_config(recipe: Recipe, workdir: Path) -> dict[str, Any]:
+    """The physviz.train config of the recipe's finish leg: the main config with `finish` merged in, from its weights."""
+    cfg = _deep_merge(train_config(recipe, workdir), json.loads(json.dumps(recipe.finish)))
+    cfg["model"] = {"init_from": str(workdir / "train" / "final.safetensors")}
+    cfg["output_dir"] = str(workdir / "finish")
+    return cfg
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, nested dicts key by key."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def final_checkpoint(recipe: Recipe, workdir: Path) -> Path:
+    """The recipe's trained model: the finish leg's final.safetensors if the recipe has one, else the training's."""
+    return workdir / ("finish" if recipe.finish else "train") / "final.safetensors"
+
+
+def total_training_seconds(recipe: Recipe, workdir: Path) -> float:
+    """Wall clock of the training and (if any) the finish leg."""
+    extra = stream_seconds(workdir / "finish" / "metrics.jsonl") if recipe.finish else 0.0
+    return training_seconds(workdir) + extra
+
+
 def run_training(recipe: Recipe, workdir: Path, overrides: list[str] | None = None) -> Path:
-    """`python -m physviz.train` on the recipe (resumes from its checkpoints); returns final.safetensors."""
+    """`python -m physviz.train` on the recipe, then its finish leg (each resumes from its checkpoints); returns the final model."""
     import subprocess
     import sys
 
@@ -308,21 +337,26 @@ def run_training(recipe: Recipe, workdir: Path, overrides: list[str] | None = No
     from physviz.fields.atomic import write_text_atomic
 
     final = workdir / "train" / "final.safetensors"
-    if final.exists():
-        return final
-    path = workdir / "train.yaml"
-    write_text_atomic(path, yaml.safe_dump(train_config(recipe, workdir), sort_keys=False))
-    proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path), *(overrides or [])])
-    if proc.returncode != 0 or not final.exists():
-        raise ParameterError(f"Training stopped with exit status {proc.returncode}; see {workdir / 'train'} (rerun to resume).")
-    return final
+    if not final.exists():
+        path = workdir / "train.yaml"
+        write_text_atomic(path, yaml.safe_dump(train_config(recipe, workdir), sort_keys=False))
+        proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path), *(overrides or [])])
+        if proc.returncode != 0 or not final.exists():
+            raise ParameterError(f"Training stopped with exit status {proc.returncode}; see {workdir / 'train'} (rerun to resume).")
+    if recipe.finish and not final_checkpoint(recipe, workdir).exists():
+        _run_train(finish_config(recipe, workdir), workdir / "finish")
+    return final_checkpoint(recipe, workdir)
 
 
 def training_seconds(workdir: Path, max_gap: float = 600.0) -> float:
-    """Wall-clock seconds the training spent, from its metrics stream: the sum of the gaps between lines, leaving out
+    """Wall-clock seconds the recipe's training spent (see `stream_seconds`)."""
+    return stream_seconds(workdir / "train" / "metrics.jsonl", max_gap)
+
+
+def stream_seconds(path: Path, max_gap: float = 600.0) -> float:
+    """Wall-clock seconds of a metrics stream: the sum of the gaps between lines, leaving out
     gaps over `max_gap` (the run was stopped and resumed later)."""
     times = []
-    path = workdir / "train" / "metrics.jsonl"
     if path.exists():
         for line in path.read_text().splitlines():
             try:
@@ -337,18 +371,27 @@ def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
     """Write the trained model with its recipe and training facts in the metadata (to `target`, or `bundle_path`)."""
     from physviz.model.checkpoint import load_model, save_model
 
-    model = load_model(workdir / "train" / "final.safetensors")
+    model = load_model(final_checkpoint(recipe, workdir))
+    steps = _last_step(workdir / "train" / "metrics.jsonl")
+    if recipe.finish:
+        steps += _last_step(workdir / "finish" / "metrics.jsonl")
+    meta = {"name": f"physviz-{recipe.name}", "recipe": recipe.name, "recipe_train": recipe.train,
+            "corpus": [e.name() for e in corpus_entries(recipe)], "steps": steps,
+            "training_seconds": round(total_training_seconds(recipe, workdir), 1)}
+    if recipe.finish:
+        meta["recipe_finish"] = recipe.finish
+    return save_model(model, target or bundle_path(recipe, workdir), meta)
+
+
+def _last_step(path: Path) -> int:
+    """The highest step in a metrics stream (0 if there is none)."""
     steps = 0
-    path = workdir / "train" / "metrics.jsonl"
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             steps = max(steps, int(json.loads(line).get("step", 0)))
         except ValueError:
             continue
-    meta = {"name": f"physviz-{recipe.name}", "recipe": recipe.name, "recipe_train": recipe.train,
-            "corpus": [e.name() for e in corpus_entries(recipe)], "steps": steps,
-            "training_seconds": round(training_seconds(workdir), 1)}
-    return save_model(model, target or bundle_path(recipe, workdir), meta)
+    return steps
 
 
 def bundle_path(recipe: Recipe, workdir: Path) -> Path:
@@ -420,7 +463,8 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         "## Training",
         "",
         f"`physviz.train`, single process on this machine's CPU, {meta.get('steps', '?')} optimiser steps, "
-        f"{meta.get('training_seconds', 0) / 60:.0f} min wall clock. Settings: `{json.dumps(recipe.train)}`.",
+        f"{meta.get('training_seconds', 0) / 60:.0f} min wall clock. Settings: `{json.dumps(recipe.train)}`"
+        + (f", then a finish leg from those weights with `{json.dumps(recipe.finish)}` merged in." if recipe.finish else "."),
         "",
         *([str(recipe.extra["note"]), ""] if recipe.extra.get("note") else []),
         f"Reproduce: `{commands['pretrain']}`.",
@@ -436,7 +480,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
            f"; the model trained {model_minutes:.0f} min, so the FNO had the smaller budget (its stage ran for an "
            f"earlier, shorter training of the model and was not rerun)."),
         "",
-        *_fno_steps_line(workdir),
+        *_fno_steps_line(workdir, results),
         *_ensemble_line(recipe, skill),
         "| dataset | " + " | ".join(f"{span}: {label}" if j == 0 else label for span in ("one-step", "10-step", "30-step")
                                     for j, (_, label) in enumerate(cols)) + " |",
@@ -518,14 +562,17 @@ def fno_trained_seconds(workdir: Path) -> float:
                      for p in (workdir / "fno").glob("*.pt")))
 
 
-def _fno_steps_line(workdir: Path) -> list[str]:
-    """A line of the card with the optimiser steps each FNO baseline reached in its budget."""
+def fno_steps(workdir: Path) -> dict[str, int]:
+    """Optimiser steps each FNO baseline saved under workdir/fno reached ({} when there are none)."""
     import torch
 
-    steps = {}
-    for path in sorted((workdir / "fno").glob("*.pt")):
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        steps[path.stem] = int(state["steps"])
+    return {p.stem: int(torch.load(p, map_location="cpu", weights_only=True)["steps"])
+            for p in sorted((workdir / "fno").glob("*.pt"))}
+
+
+def _fno_steps_line(workdir: Path, results: dict[str, Any] | None = None) -> list[str]:
+    """A line of the card with the optimiser steps each FNO baseline reached in its budget (from disk, else results)."""
+    steps = fno_steps(workdir) or dict((results or {}).get("fno_steps") or {})
     if not steps:
         return []
     return ["FNO optimiser steps reached in that budget (batch 16): "
@@ -549,6 +596,8 @@ def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[
     lines.append("")
     if "transfer" in figures:
         lines += [f"![transfer]({figures['transfer']})", ""]
+    if transfer.get("probes"):  # later probes of this experiment (markdown, recorded in results.json by hand)
+        lines += [str(transfer["probes"]).rstrip(), ""]
     return lines
 
 
@@ -567,7 +616,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         make_corpus(recipe, workdir, progress)
     if "train" in stages:
         run_training(recipe, workdir, overrides)
-    budget = fno_seconds or recipe.fno_seconds or training_seconds(workdir)
+    budget = fno_seconds or recipe.fno_seconds or total_training_seconds(recipe, workdir)
     fno: dict[str, Path] = {}
     if "fno" in stages:
         fno = train_fno_baselines(recipe, workdir, budget, progress)
@@ -576,7 +625,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
     if "bundle" in stages:
         bundle(recipe, workdir, model_path)
     if "evaluate" in stages:
-        model = load_model(model_path if model_path.exists() else workdir / "train" / "final.safetensors")
+        model = load_model(model_path if model_path.exists() else final_checkpoint(recipe, workdir))
         skill = evaluate_all(recipe, workdir, model, fno, progress)
         if (workdir / "results.json").exists():  # keep what another stage (transfer) wrote meanwhile
             results = json.loads((workdir / "results.json").read_text())
@@ -584,6 +633,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         results["n_parameters"] = sum(p.numel() for p in model.parameters())
         # what the FNOs on disk trained for (an FNO stage of an earlier run may have had another budget)
         results["fno_seconds"] = fno_trained_seconds(workdir) or budget
+        results["fno_steps"] = fno_steps(workdir) or results.get("fno_steps", {})
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
