@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     meta.update({"name": old["name"], "recipe": old["recipe"], "recipe_train": old["recipe_train"], "corpus": old["corpus"],
                  "steps": int(old["steps"]) + int(leg_meta.get("trained_steps", 0)),
                  "training_seconds": round(float(old["training_seconds"]) + seconds, 1),
-                 "previous_hash": read_model_info(shipped)["hash"]})
+                 "recipe_finish": recipe.finish, "previous_hash": read_model_info(shipped)["hash"]})
     save_model(leg, shipped, meta)
     results = json.loads((work / "results.json").read_text())
     fno = {name: row["fno"] for name, row in results["skill"].items() if "fno" in row}

@@ -247,7 +247,7 @@ def plot_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     for ax, name in zip(axes.flat, names):
         row = results["skill"][name]
         for pname, style in (("model", "-"), ("ensemble", "-."), ("persistence", "--"), ("fno", ":")):
-            if pname in row:
+            if row.get(pname, {}).get("curve"):  # an entry kept from an earlier card may have no per-step curve
                 curve = row[pname]["curve"]
                 ax.semilogy(np.arange(1, len(curve) + 1), curve, style, label=pname)
         ax.set_title(name, fontsize=9)
