@@ -62,6 +62,43 @@ def test_fno_baseline_trains_and_predicts() -> None:
     assert y.shape == (2, 2, 16, 16) and np.isfinite(y).all()
 
 
+def test_fno_baseline_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit killed mid-way resumes from its checkpoint to the same weights as one that never stopped."""
+    pytest.importorskip("neuralop")
+    import torch
+
+    from physviz.train.baselines import FNOBaseline, FNOConfig, train_fno
+
+    data = np.random.default_rng(3).normal(size=(4, 9, 2, 16, 16)).astype(np.float32)
+    cfg = FNOConfig(hidden_channels=8, modes_2d=4, max_steps=8, points_per_batch=3 * 256, checkpoint_every=0.0)
+    whole = train_fno(data, 3, seconds=1e7, config=cfg)  # a huge budget: the cosine lr stays put
+    assert whole.batch_size((16, 16)) == 3 and whole.steps == 8
+
+    ckpt = tmp_path / "fno.pt.partial"
+    forward, calls = FNOBaseline._forward, []
+
+    def dies_at_six(self: FNOBaseline, x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return forward(self, x)
+
+    monkeypatch.setattr(FNOBaseline, "_forward", dies_at_six)
+    with pytest.raises(KeyboardInterrupt):
+        train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
+    assert ckpt.exists() and len(torch.load(ckpt, weights_only=True)["losses"]) == 5
+    monkeypatch.setattr(FNOBaseline, "_forward", forward)
+    with pytest.raises(ParameterError, match="fno.pt.partial.*budget"):
+        train_fno(data, 3, seconds=60, config=cfg, checkpoint=ckpt)  # another budget: refused, file kept
+    resumed = train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
+    assert resumed.steps == 8 and not ckpt.exists()
+    for a, b in zip(whole.net.parameters(), resumed.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ParameterError, match="cannot be read"):
+        train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
+
+
 def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
     from physviz.train.pretrain import Recipe, corpus_entries
 
@@ -93,7 +130,7 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     recipe.finish = {"steps": 2, "rollout": {"steps": 2}, "optimizer": {"lr": 1e-4, "warmup_steps": 0}}
     work, weights, card = tmp_path / "work", tmp_path / "model.safetensors", tmp_path / "CARD.md"
     results = run_pipeline(recipe, work, ("corpus", "train", "fno", "bundle", "evaluate", "card"), card=card,
-                           bundle_to=weights, fno_seconds=4, progress=False)
+                           bundle_to=weights, fno_seconds=4, progress=False, fno_workers=2)
     assert set(results["skill"]) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
     for row in results["skill"].values():
         assert {"model", "ensemble", "persistence", "fno"} <= set(row)  # the recipe asks for a jitter ensemble

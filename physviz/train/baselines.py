@@ -3,7 +3,9 @@
 As in The Well's baselines, time is folded into channels (context x fields in, fields out)
 and fields are z-scored with the training split's statistics; the network predicts the
 z-scored change to the next frame (so it starts from persistence, which makes it a
-strong baseline). Each system's FNO gets an equal share of a wall-clock budget.
+strong baseline). Each system's FNO gets an equal share of a wall-clock budget. A batch holds
+a fixed number of grid points (16 frames of 64x64, 2 of 32^3), so a 3D system gets as many steps
+as a 2D one; training keeps a resumable checkpoint, so a stopped run loses at most a few minutes.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ class FNOConfig:
     n_layers: int = 4
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    batch_size: int = 16
+    batch_size: int | None = None  # None: points_per_batch grid points per batch
+    points_per_batch: int = 65536
     seconds: float = 300.0
+    checkpoint_every: float = 120.0  # seconds of training between resumable checkpoints
     max_steps: int = 100_000
     seed: int = 0
 
@@ -84,30 +88,48 @@ class FNOBaseline:
         with torch.inference_mode():
             return self._forward(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
-    def fit(self, data: np.ndarray, seconds: float | None = None, progress: bool = False) -> list[float]:
-        """Train on trajectories (B, T, C, *S) for `seconds` of wall clock; return the loss per step."""
+    def batch_size(self, spatial: tuple[int, ...] | list[int]) -> int:
+        """Samples per optimiser step for frames of this spatial shape."""
+        if self.cfg.batch_size is not None:
+            return self.cfg.batch_size
+        return max(1, self.cfg.points_per_batch // math.prod(spatial))
+
+    def fit(self, data: np.ndarray, seconds: float | None = None, progress: bool = False,
+            checkpoint: str | Path | None = None, bar_position: int = 0, name: str = "") -> list[float]:
+        """Train on trajectories (B, T, C, *S) for `seconds` of wall clock; return the loss per step.
+
+        With `checkpoint`, the optimiser, sampler and clock are saved there every
+        ``checkpoint_every`` seconds and a later call resumes from them (the file is removed at the end).
+        """
         import torch
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        budget = cfg.seconds if seconds is None else seconds
+        budget = float(cfg.seconds if seconds is None else seconds)
         B, T, C, *S = data.shape
         if T <= self.context:
             raise ParameterError(f"Trajectories of {T} frames are too short for context {self.context}.")
+        batch = self.batch_size(S)
         gen = np.random.default_rng(cfg.seed)
         data_t = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
         opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n_win = T - self.context
         losses: list[float] = []
+        done = 0.0  # seconds trained before this call (from the checkpoint)
+        ckpt = Path(checkpoint) if checkpoint is not None else None
+        if ckpt is not None and ckpt.exists():
+            done, losses = self._resume(ckpt, opt, gen, budget, data.shape)
+        n_win = T - self.context
         t0 = time.perf_counter()
-        bar = tqdm(desc="FNO baseline", unit="step", disable=not progress)
+        last_save = t0
+        bar = tqdm(total=round(budget), initial=min(round(done), round(budget)), desc=f"FNO {name}".strip(), unit="s",
+                   disable=not progress, position=bar_position, leave=bar_position == 0)
         self.net.train()
-        while time.perf_counter() - t0 < budget and len(losses) < cfg.max_steps:
-            frac = (time.perf_counter() - t0) / budget
+        while done + time.perf_counter() - t0 < budget and len(losses) < cfg.max_steps:
+            frac = (done + time.perf_counter() - t0) / budget
             for g in opt.param_groups:  # cosine decay over the wall-clock budget
                 g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-            b = gen.integers(0, B, cfg.batch_size)
-            t = gen.integers(0, n_win, cfg.batch_size) + self.context
+            b = gen.integers(0, B, batch)
+            t = gen.integers(0, n_win, batch) + self.context
             idx = torch.from_numpy(t)[:, None] - self.context + torch.arange(self.context)[None]
             x = data_t[torch.from_numpy(b)[:, None], idx]  # (b, context, C, *S)
             y = data_t[torch.from_numpy(b), torch.from_numpy(t)]
@@ -118,15 +140,55 @@ class FNOBaseline:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
             opt.step()
             losses.append(loss.item())
-            bar.update(1)
+            now = time.perf_counter()
+            bar.set_postfix(step=len(losses), loss=f"{losses[-1]:.3g}", refresh=False)
+            bar.update(min(round(done + now - t0), round(budget)) - bar.n)
+            if ckpt is not None and now - last_save >= cfg.checkpoint_every:
+                self._save_partial(ckpt, opt, gen, budget, done + now - t0, losses, data.shape)
+                last_save = now
         bar.close()
-        self.steps += len(losses)
-        self.seconds += time.perf_counter() - t0
+        self.steps = len(losses)
+        self.seconds = done + time.perf_counter() - t0
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)
         return losses
+
+    def _save_partial(self, path: Path, opt: Any, gen: np.random.Generator, budget: float, seconds: float,
+                      losses: list[float], shape: tuple[int, ...]) -> None:
+        """Everything a resumed fit needs, written atomically."""
+        import torch
+
+        from physviz.fields.atomic import atomic_path
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save({"net": {k: v for k, v in self.net.state_dict().items() if torch.is_tensor(v)},
+                        "opt": opt.state_dict(), "rng": gen.bit_generator.state, "budget": budget,
+                        "seconds": seconds, "losses": losses, "shape": list(shape)}, tmp)
+
+    def _resume(self, path: Path, opt: Any, gen: np.random.Generator, budget: float,
+                shape: tuple[int, ...]) -> tuple[float, list[float]]:
+        """Load a partial fit into the network, optimiser and sampler; return (seconds done, losses)."""
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ParameterError(f"The FNO checkpoint {str(path)!r} cannot be read ({exc}); delete it to start "
+                                 "that baseline over.") from exc
+        if abs(float(state["budget"]) - budget) > 1e-6 or list(state["shape"]) != list(shape):
+            raise ParameterError(
+                f"The FNO checkpoint {str(path)!r} is for a {state['budget']:.0f} s budget on data {tuple(state['shape'])}, "
+                f"not {budget:.0f} s on {tuple(shape)}; delete it to start that baseline over.")
+        self.net.load_state_dict(state["net"], strict=False)
+        opt.load_state_dict(state["opt"])
+        gen.bit_generator.state = state["rng"]
+        return float(state["seconds"]), [float(v) for v in state["losses"]]
 
 
 def train_fno(data: np.ndarray, context: int, seconds: float, config: FNOConfig | None = None,
-              progress: bool = False) -> FNOBaseline:
+              progress: bool = False, checkpoint: str | Path | None = None, bar_position: int = 0,
+              name: str = "") -> FNOBaseline:
     """An FNO baseline fitted to trajectories (B, T, C, *S), with statistics from the same data."""
     B, T, C, *S = data.shape
     axes = (0, 1, *range(3, 3 + len(S)))
@@ -134,7 +196,7 @@ def train_fno(data: np.ndarray, context: int, seconds: float, config: FNOConfig 
     std = data.std(axis=axes) + 1e-6
     std_delta = np.diff(data, axis=1).std(axis=axes) + 1e-6
     model = FNOBaseline(C, context, len(S), mean, std, std_delta, config)
-    model.fit(data, seconds, progress=progress)
+    model.fit(data, seconds, progress=progress, checkpoint=checkpoint, bar_position=bar_position, name=name)
     return model
 
 

@@ -18,6 +18,7 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,21 +123,49 @@ def load_train_array(dataset_dir: Path) -> np.ndarray:
     return as_array(ds, fields_of(ds))
 
 
-def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, progress: bool = True) -> dict[str, Path]:
-    """One FNO per corpus dataset, an equal share of `seconds_total` each; saved under workdir/fno."""
-    from physviz.train.baselines import save_fno, train_fno
+def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, progress: bool = True,
+                        workers: int = 1) -> dict[str, Path]:
+    """One FNO per corpus dataset, an equal share of `seconds_total` each; saved under workdir/fno.
 
+    A finished baseline is kept and skipped on a rerun; an unfinished one resumes from its
+    checkpoint (``NAME.pt.partial``). With ``workers`` > 1 that many systems train at once, each in
+    its own process with an equal share of the CPU threads (same wall clock, all cores in use).
+    """
     entries = corpus_entries(recipe)
     share = seconds_total / max(len(entries), 1)
-    out = {}
-    for entry in entries:
-        path = workdir / "fno" / f"{entry.name()}.pt"
-        if not path.exists():
-            data = load_train_array(workdir / "corpus" / entry.name())
-            model = train_fno(data, recipe.context, share, progress=progress)
-            save_fno(model, path)
-        out[entry.name()] = path
+    out = {e.name(): workdir / "fno" / f"{e.name()}.pt" for e in entries}
+    todo = [(workdir / "corpus" / name, path) for name, path in out.items() if not path.exists()]
+    if workers < 1:
+        raise ParameterError(f"FNO workers must be at least 1, not {workers}.")
+    if workers == 1:
+        for dataset_dir, path in todo:
+            _fit_fno_job(dataset_dir, path, recipe.context, share, 0, progress, 0)
+        return out
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        jobs = [pool.submit(_fit_fno_job, d, p, recipe.context, share, threads, progress, i % workers)
+                for i, (d, p) in enumerate(todo)]
+        for job in cf.as_completed(jobs):
+            job.result()  # re-raise a worker's error here
     return out
+
+
+def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, threads: int, progress: bool,
+                 slot: int) -> None:
+    """Train (or resume) and save one system's FNO baseline; `threads` 0 keeps torch's default."""
+    import torch
+
+    from physviz.train.baselines import save_fno, train_fno
+
+    if threads:
+        torch.set_num_threads(threads)
+    data = load_train_array(dataset_dir)
+    model = train_fno(data, context, seconds, progress=progress, checkpoint=path.with_name(path.name + ".partial"),
+                      bar_position=slot, name=dataset_dir.name)
+    save_fno(model, path)
 
 
 def load_fno(path: Path, data_shape: tuple[int, ...], context: int) -> Any:
@@ -603,7 +632,7 @@ def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[
 
 def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, ...] = STAGES, *,
                  card: Path = Path("MODEL_CARD.md"), bundle_to: Path | None = None, fno_seconds: float | None = None,
-                 overrides: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+                 overrides: list[str] | None = None, progress: bool = True, fno_workers: int = 1) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.model.checkpoint import load_model
 
@@ -619,7 +648,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
     budget = fno_seconds or recipe.fno_seconds or total_training_seconds(recipe, workdir)
     fno: dict[str, Path] = {}
     if "fno" in stages:
-        fno = train_fno_baselines(recipe, workdir, budget, progress)
+        fno = train_fno_baselines(recipe, workdir, budget, progress, workers=fno_workers)
     elif (workdir / "fno").is_dir():
         fno = {p.stem: p for p in (workdir / "fno").glob("*.pt")}
     if "bundle" in stages:
