@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +79,19 @@ def test_fno_baseline_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pyte
     ckpt = tmp_path / "fno.pt.partial"
     forward, calls = FNOBaseline._forward, []
 
-    def dies_at_six(self: FNOBaseline, x: torch.Tensor) -> torch.Tensor:
+    def interrupted(self: FNOBaseline, x: torch.Tensor) -> torch.Tensor:
         calls.append(1)
-        if len(calls) == 6:
+        if len(calls) == 3:  # a SIGTERM (what --fno-workers sends its workers) lets the step finish
+            os.kill(os.getpid(), signal.SIGTERM)
+        if len(calls) == 6:  # a KeyboardInterrupt raised mid-step (the resumed fit's third step) drops that step
             raise KeyboardInterrupt
         return forward(self, x)
 
-    monkeypatch.setattr(FNOBaseline, "_forward", dies_at_six)
+    monkeypatch.setattr(FNOBaseline, "_forward", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
+    assert len(torch.load(ckpt, weights_only=True)["losses"]) == 3
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are put back
     with pytest.raises(KeyboardInterrupt):
         train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
     assert ckpt.exists() and len(torch.load(ckpt, weights_only=True)["losses"]) == 5

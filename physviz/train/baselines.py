@@ -10,7 +10,11 @@ as a 2D one; training keeps a resumable checkpoint, so a stopped run loses at mo
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ class FNOConfig:
     batch_size: int | None = None  # None: points_per_batch grid points per batch
     points_per_batch: int = 65536
     seconds: float = 300.0
-    checkpoint_every: float = 120.0  # seconds of training between resumable checkpoints
+    checkpoint_every: float = 60.0  # seconds of training between resumable checkpoints
     max_steps: int = 100_000
     seed: int = 0
 
@@ -46,6 +50,30 @@ def _require_neuralop() -> Any:
             "The FNO baseline needs neuraloperator: pip install 'physviz[bench]' (or neuraloperator)."
         ) from exc
     return FNO
+
+
+@contextmanager
+def _deferred_interrupts() -> Iterator[threading.Event]:
+    """While inside, SIGINT and SIGTERM set the yielded event (checked between steps) instead of
+    stopping mid-update; a second Ctrl-C stops at once. Outside the main thread, signals are untouched."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 class FNOBaseline:
@@ -68,6 +96,9 @@ class FNOBaseline:
         self.std_delta = torch.tensor(std_delta, dtype=torch.float32).view(shape[1:])
         self.steps = 0
         self.seconds = 0.0
+        self.threads = 0  # torch threads of the last fit
+        self.batch = 0  # samples per step of the last fit
+        self.losses: list[float] = []
 
     def num_parameters(self) -> int:
         """Parameter count of the network."""
@@ -124,36 +155,49 @@ class FNOBaseline:
         bar = tqdm(total=round(budget), initial=min(round(done), round(budget)), desc=f"FNO {name}".strip(), unit="s",
                    disable=not progress, position=bar_position, leave=bar_position == 0)
         self.net.train()
-        while done + time.perf_counter() - t0 < budget and len(losses) < cfg.max_steps:
-            frac = (done + time.perf_counter() - t0) / budget
-            for g in opt.param_groups:  # cosine decay over the wall-clock budget
-                g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-            b = gen.integers(0, B, batch)
-            t = gen.integers(0, n_win, batch) + self.context
-            idx = torch.from_numpy(t)[:, None] - self.context + torch.arange(self.context)[None]
-            x = data_t[torch.from_numpy(b)[:, None], idx]  # (b, context, C, *S)
-            y = data_t[torch.from_numpy(b), torch.from_numpy(t)]
-            pred = self._forward(x)
-            loss = (((pred - y) / self.std[0]) ** 2).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-            opt.step()
-            losses.append(loss.item())
-            now = time.perf_counter()
-            bar.set_postfix(step=len(losses), loss=f"{losses[-1]:.3g}", refresh=False)
-            bar.update(min(round(done + now - t0), round(budget)) - bar.n)
-            if ckpt is not None and now - last_save >= cfg.checkpoint_every:
-                self._save_partial(ckpt, opt, gen, budget, done + now - t0, losses, data.shape)
-                last_save = now
-        bar.close()
-        self.steps = len(losses)
+        rng_state = gen.bit_generator.state
+        try:
+            with _deferred_interrupts() as stop:
+                while done + time.perf_counter() - t0 < budget and len(losses) < cfg.max_steps:
+                    rng_state = gen.bit_generator.state  # a step cut short is redone with the same batch
+                    if stop.is_set():
+                        raise KeyboardInterrupt
+                    frac = (done + time.perf_counter() - t0) / budget
+                    for g in opt.param_groups:  # cosine decay over the wall-clock budget
+                        g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+                    b = gen.integers(0, B, batch)
+                    t = gen.integers(0, n_win, batch) + self.context
+                    idx = torch.from_numpy(t)[:, None] - self.context + torch.arange(self.context)[None]
+                    x = data_t[torch.from_numpy(b)[:, None], idx]  # (b, context, C, *S)
+                    y = data_t[torch.from_numpy(b), torch.from_numpy(t)]
+                    pred = self._forward(x)
+                    loss = (((pred - y) / self.std[0]) ** 2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+                    opt.step()
+                    losses.append(loss.item())
+                    now = time.perf_counter()
+                    bar.set_postfix(step=len(losses), loss=f"{losses[-1]:.3g}", refresh=False)
+                    bar.update(min(round(done + now - t0), round(budget)) - bar.n)
+                    if ckpt is not None and now - last_save >= cfg.checkpoint_every:
+                        self._save_partial(ckpt, opt, gen.bit_generator.state, budget, done + now - t0, losses,
+                                           data.shape)
+                        last_save = now
+        except KeyboardInterrupt:  # keep what was trained (at a step boundary); a later call resumes from here
+            if ckpt is not None:
+                self._save_partial(ckpt, opt, rng_state, budget, done + time.perf_counter() - t0, losses, data.shape)
+            raise
+        finally:
+            bar.close()
+        self.steps, self.losses = len(losses), losses
         self.seconds = done + time.perf_counter() - t0
+        self.threads, self.batch = torch.get_num_threads(), batch
         if ckpt is not None:
             ckpt.unlink(missing_ok=True)
         return losses
 
-    def _save_partial(self, path: Path, opt: Any, gen: np.random.Generator, budget: float, seconds: float,
+    def _save_partial(self, path: Path, opt: Any, rng: dict[str, Any], budget: float, seconds: float,
                       losses: list[float], shape: tuple[int, ...]) -> None:
         """Everything a resumed fit needs, written atomically."""
         import torch
@@ -163,7 +207,7 @@ class FNOBaseline:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save({"net": {k: v for k, v in self.net.state_dict().items() if torch.is_tensor(v)},
-                        "opt": opt.state_dict(), "rng": gen.bit_generator.state, "budget": budget,
+                        "opt": opt.state_dict(), "rng": rng, "budget": budget,
                         "seconds": seconds, "losses": losses, "shape": list(shape)}, tmp)
 
     def _resume(self, path: Path, opt: Any, gen: np.random.Generator, budget: float,
@@ -209,4 +253,5 @@ def save_fno(model: FNOBaseline, path: str | Path) -> None:
     with atomic_path(Path(path)) as tmp:
         weights = {k: v for k, v in model.net.state_dict().items() if torch.is_tensor(v)}  # neuralop adds non-tensors
         torch.save({"net": weights, "mean": model.mean, "std": model.std, "std_delta": model.std_delta,
-                    "steps": model.steps, "seconds": model.seconds}, tmp)
+                    "steps": model.steps, "seconds": model.seconds, "threads": model.threads, "batch": model.batch,
+                    "losses": model.losses}, tmp)

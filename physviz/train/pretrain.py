@@ -140,17 +140,40 @@ def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, pro
     if workers == 1:
         for dataset_dir, path in todo:
             _fit_fno_job(dataset_dir, path, recipe.context, share, 0, progress, 0)
-        return out
-    import concurrent.futures as cf
+    else:
+        _run_fno_jobs(todo, recipe.context, share, workers, progress)
+    return out
+
+
+def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, workers: int, progress: bool) -> None:
+    """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C stops them all at a checkpoint."""
     import multiprocessing as mp
 
+    ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        jobs = [pool.submit(_fit_fno_job, d, p, recipe.context, share, threads, progress, i % workers)
-                for i, (d, p) in enumerate(todo)]
-        for job in cf.as_completed(jobs):
-            job.result()  # re-raise a worker's error here
-    return out
+    queue, running = list(todo), {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                free = min(set(range(workers)) - {slot for slot, _ in running.values()})
+                dataset_dir, path = queue.pop(0)
+                proc = ctx.Process(target=_fit_fno_job, args=(dataset_dir, path, context, seconds, threads, progress, free),
+                                   name=f"fno-{dataset_dir.name}")
+                proc.start()
+                running[proc] = (free, dataset_dir.name)
+            for proc in list(running):
+                proc.join(timeout=0.5)
+                if proc.exitcode is None:
+                    continue
+                _, name = running.pop(proc)
+                if proc.exitcode != 0:
+                    raise ParameterError(f"The FNO baseline of {name!r} failed (exit code {proc.exitcode}; its "
+                                         "traceback is above); finished baselines are kept, rerun to resume.")
+    finally:  # on Ctrl-C or a failure: each worker saves its checkpoint on SIGTERM and exits
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.join()
 
 
 def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, threads: int, progress: bool,
@@ -160,7 +183,7 @@ def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, th
 
     from physviz.train.baselines import save_fno, train_fno
 
-    if threads:
+    if threads:  # a worker process (SIGTERM from the parent stops its fit at a checkpoint)
         torch.set_num_threads(threads)
     data = load_train_array(dataset_dir)
     model = train_fno(data, context, seconds, progress=progress, checkpoint=path.with_name(path.name + ".partial"),
