@@ -145,6 +145,9 @@ def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, pro
     return out
 
 
+_STOPPED = 130  # exit code of an FNO worker stopped by a signal (its checkpoint saved)
+
+
 def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, workers: int, progress: bool) -> None:
     """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C stops them all at a checkpoint."""
     import multiprocessing as mp
@@ -166,6 +169,8 @@ def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, w
                 if proc.exitcode is None:
                     continue
                 _, name = running.pop(proc)
+                if proc.exitcode == _STOPPED:
+                    raise KeyboardInterrupt(f"the FNO baseline of {name!r} was stopped at a checkpoint; rerun to resume")
                 if proc.exitcode != 0:
                     raise ParameterError(f"The FNO baseline of {name!r} failed (exit code {proc.exitcode}; its "
                                          "traceback is above); finished baselines are kept, rerun to resume.")
@@ -186,8 +191,13 @@ def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, th
     if threads:  # a worker process (SIGTERM from the parent stops its fit at a checkpoint)
         torch.set_num_threads(threads)
     data = load_train_array(dataset_dir)
-    model = train_fno(data, context, seconds, progress=progress, checkpoint=path.with_name(path.name + ".partial"),
-                      bar_position=slot, name=dataset_dir.name)
+    try:
+        model = train_fno(data, context, seconds, progress=progress, checkpoint=path.with_name(path.name + ".partial"),
+                          bar_position=slot, name=dataset_dir.name)
+    except KeyboardInterrupt:
+        if threads:  # a worker: tell the parent it was stopped, not broken
+            raise SystemExit(_STOPPED) from None
+        raise
     save_fno(model, path)
 
 
