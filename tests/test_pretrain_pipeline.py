@@ -140,6 +140,9 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     results = run_pipeline(recipe, work, ("corpus", "train", "fno", "bundle", "evaluate", "card"), card=card,
                            bundle_to=weights, fno_seconds=4, progress=False, fno_workers=2)
     assert set(results["skill"]) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
+    runs = results["fno_runs"]  # two workers at once, each with half the threads
+    assert set(runs) == {"navier_stokes_decaying", "fitzhugh_nagumo"} and not list((work / "fno").glob("*.partial"))
+    assert all(r["threads"] == max(1, (os.cpu_count() or 1) // 2) and r["batch"] >= 1 and r["steps"] >= 1 for r in runs.values())
     for row in results["skill"].values():
         assert {"model", "ensemble", "persistence", "fno"} <= set(row)  # the recipe asks for a jitter ensemble
         assert len(row["model"]["curve"]) == 10 and all(np.isfinite(row["model"]["curve"]))
@@ -190,6 +193,8 @@ def test_card_keeps_fno_steps_and_transfer_probes_from_the_results(tmp_path: Pat
     assert _fno_steps_line(tmp_path, {}) == []
     line = _fno_steps_line(tmp_path, {"fno_steps": {"euler_riemann": 179, "fitzhugh_nagumo": 180}})
     assert line and "euler_riemann 179, fitzhugh_nagumo 180" in line[0]
+    runs = {"euler_riemann": {"steps": 2500, "seconds": 1628.0, "batch": 16, "threads": 1}}
+    assert "euler_riemann 2500 steps (batch 16, 1 thread)" in _fno_steps_line(tmp_path, {"fno_runs": runs, "fno_steps": {"x": 1}})[0]
     row = {"pretrained": {"one_step": 0.2, "rollout_5": 0.4}, "scratch": {"one_step": 0.1, "rollout_5": 0.5}}
     text = "\n".join(transfer_section({"results": {"near": {"25": row}}, "note": "n", "probes": "| probe | 0.15 |"}, {}))
     assert "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text and text.index("| probe | 0.15 |") > text.index("5-step: **")

@@ -626,15 +626,30 @@ def fno_trained_seconds(workdir: Path) -> float:
 
 def fno_steps(workdir: Path) -> dict[str, int]:
     """Optimiser steps each FNO baseline saved under workdir/fno reached ({} when there are none)."""
+    return {name: run["steps"] for name, run in fno_runs(workdir).items()}
+
+
+def fno_runs(workdir: Path) -> dict[str, dict[str, Any]]:
+    """Per FNO baseline saved under workdir/fno: steps, seconds, batch and threads (0 where not recorded)."""
     import torch
 
-    return {p.stem: int(torch.load(p, map_location="cpu", weights_only=True)["steps"])
-            for p in sorted((workdir / "fno").glob("*.pt"))}
+    out = {}
+    for p in sorted((workdir / "fno").glob("*.pt")):
+        state = torch.load(p, map_location="cpu", weights_only=True)
+        out[p.stem] = {"steps": int(state["steps"]), "seconds": round(float(state.get("seconds", 0.0)), 1),
+                       "batch": int(state.get("batch", 0)), "threads": int(state.get("threads", 0))}
+    return out
 
 
 def _fno_steps_line(workdir: Path, results: dict[str, Any] | None = None) -> list[str]:
-    """A line of the card with the optimiser steps each FNO baseline reached in its budget (from disk, else results)."""
-    steps = fno_steps(workdir) or dict((results or {}).get("fno_steps") or {})
+    """A line of the card with what each FNO baseline trained: steps, batch, threads (from disk, else results)."""
+    runs = fno_runs(workdir) or dict((results or {}).get("fno_runs") or {})
+    if runs:
+        return ["FNO training per system (optimiser steps in its share of the budget, samples per batch, CPU threads): "
+                + ", ".join(f"{k} {r['steps']} steps" + (f" (batch {r['batch']}, {r['threads']} thread"
+                            f"{'s' if r['threads'] != 1 else ''})" if r.get("batch") else "")
+                            for k, r in runs.items()) + ".", ""]
+    steps = dict((results or {}).get("fno_steps") or {})
     if not steps:
         return []
     return ["FNO optimiser steps reached in that budget (batch 16): "
@@ -696,6 +711,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         # what the FNOs on disk trained for (an FNO stage of an earlier run may have had another budget)
         results["fno_seconds"] = fno_trained_seconds(workdir) or budget
         results["fno_steps"] = fno_steps(workdir) or results.get("fno_steps", {})
+        results["fno_runs"] = fno_runs(workdir) or results.get("fno_runs", {})
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
