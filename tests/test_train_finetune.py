@@ -228,3 +228,37 @@ def test_fresh_fraction_is_checked_and_applied_by_finetune(new_physics, tmp_path
                      output_dir=tmp_path / "ft", optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
     after = model.state_dict()
     assert any(not torch.allclose(after[k], v, atol=1e-4) for k, v in before.items())
+
+
+def test_init_fields_start_a_new_field_from_a_pretrained_analogue(new_physics, tmp_path: Path) -> None:
+    """finetune(init_fields={new: known}): the new field's embedding, decoder and refiner weights are the known one's."""
+    from physviz.errors import ParameterError
+    from physviz.model.avit import AViT
+    from physviz.model.config import ModelConfig
+    from physviz.train.config import TrainConfigError
+
+    torch.set_num_threads(1)
+    ds = new_physics.drop_vars("chlorophyll")
+    model = AViT(ModelConfig.preset("tiny", **SMALL, n_states=24, refine_width=8))
+    src = model.registry.lookup("height")
+    with torch.no_grad():
+        model.refine.w_out.normal_()  # a trained refiner's head is not zero
+    pre = {k: v.clone() for k, v in model.state_dict().items()}
+    quiet = {"n_steps_input": 2, "tokens": 512, "progress": False}
+    for bad, match in (({"salinity": "no_such_field"}, "init_fields 'salinity': 'no_such_field'"),
+                       ({"velocity_x": "height"}, "not a field of the training data"),
+                       ({"salinity": 3}, "must map field names")):
+        with pytest.raises(TrainConfigError, match=match):
+            physviz.finetune(model, ds, steps=1, init_fields=bad, output_dir=tmp_path / "bad", **quiet)
+    physviz.finetune(model, ds, steps=1, init_fields={"salinity": "height"}, output_dir=tmp_path / "ft", **quiet,
+                     optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
+    dst, other = model.registry.lookup("salinity"), model.registry.lookup("turbidity")
+    sd = model.state_dict()
+    for key, index in (("space_bag.weight", (slice(None), dst)), ("debed.out_kernel", (slice(None), dst)),
+                       ("debed.out_bias", dst), ("refine.w_in", (slice(None), slice(None), dst)), ("refine.w_out", dst)):
+        src_index = tuple(src if i is dst else i for i in index) if isinstance(index, tuple) else src
+        torch.testing.assert_close(sd[key][index], pre[key][src_index], atol=1e-6, rtol=0)
+        other_index = tuple(other if i is dst else i for i in index) if isinstance(index, tuple) else other
+        assert not torch.allclose(sd[key][other_index], pre[key][src_index]), key  # the unmapped field kept its own
+    with pytest.raises(ParameterError, match="slot 99"):
+        model.copy_field_slots({99: src})

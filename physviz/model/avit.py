@@ -170,6 +170,29 @@ class AViT(nn.Module):
             device=w.device, dtype=w.dtype)
         self.refine.train(self.training)
 
+    def copy_field_slots(self, pairs: dict[int, int]) -> None:
+        """Give field slot `dst` the per-field weights of slot `src`, for each dst: src in `pairs`.
+
+        Those are the embedding column, the decoder head's kernel and bias and, with a refiner, its
+        input kernels and head row: a new field starts as a pretrained analogue (a compressible
+        density as a shallow-water height: the shallow-water equations are isentropic gas
+        dynamics with gamma 2) instead of from a random init.
+        """
+        n = self.config.n_states
+        for dst, src in pairs.items():
+            for slot in (dst, src):
+                if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < n:
+                    raise ParameterError(f"copy_field_slots: slot {slot!r} is not one of this model's {n} field slots.")
+        with torch.no_grad():
+            for dst, src in pairs.items():
+                self.space_bag.weight[:, dst] = self.space_bag.weight[:, src]
+                self.debed.out_kernel[:, dst] = self.debed.out_kernel[:, src]
+                self.debed.out_bias[dst] = self.debed.out_bias[src]
+                if self.refine is not None:
+                    self.refine.w_in[:, :, dst] = self.refine.w_in[:, :, src]
+                    self.refine.w_out[dst] = self.refine.w_out[src]
+                    self.refine.b_out[dst] = self.refine.b_out[src]
+
     def blend_fresh(self, fraction: float, seed: int = 0) -> None:
         """Move every parameter `fraction` of the way to a fresh init of the same config (a softened warm start).
 

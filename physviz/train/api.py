@@ -13,7 +13,7 @@ from physviz.train.config import TrainConfig, apply_overrides
 def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[str] | None = None,
              valid_ds: Any = None, n_steps_input: int | None = None, freeze: str = "none", lr: float = 1e-4,
              blocks_lr_scale: float = 1.0, reset_refiner: bool = False, fresh_fraction: float = 0.0,
-             batch_size: int | None = None, tokens: int = 4096, loss: str = "vmse", output_dir: str | os.PathLike[str] | None = None,
+             init_fields: dict[str, str] | None = None, batch_size: int | None = None, tokens: int = 4096, loss: str = "vmse", output_dir: str | os.PathLike[str] | None = None,
              append_fields: bool = True, family: str | None = None, seed: int = 0, progress: bool = True,
              overrides: Sequence[str] | None = None, **settings: Any) -> Any:
     """Fine-tune `model` (trained in place) on windows of `train_ds`; returns the RunResult (``.model``, ``.metrics``).
@@ -24,7 +24,9 @@ def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[st
     'none', 'processor' or 'middle'; ``blocks_lr_scale`` multiplies the learning rate of the
     space-time blocks (below 1 the pretrained processor moves less than the parts that learn
     the new fields); ``reset_refiner`` starts a fresh full-resolution refiner; ``fresh_fraction`` moves
-    every weight that far towards a fresh init first (a softened warm start). ``n_steps_input`` defaults to the model's context
+    every weight that far towards a fresh init first (a softened warm start); ``init_fields``
+    ({new field: pretrained field}, e.g. ``{"density": "height"}``) starts a field from an analogue's
+    weights. ``n_steps_input`` defaults to the model's context
     frames, capped by the trajectory length (less the rollout targets). The run writes metrics.jsonl and
     final.safetensors to ``output_dir`` (a new temporary folder if None). ``settings`` are
     further TrainConfig keys (e.g. ``log_every``, ``precision``, ``device``,
@@ -58,7 +60,8 @@ def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[st
         "progress": bool(progress),
         "valid_batches": 4 if valid_ds is not None else 0,
         "finetune": {"freeze": freeze, "append_fields": bool(append_fields), "blocks_lr_scale": blocks_lr_scale,
-                     "reset_refiner": reset_refiner, "fresh_fraction": fresh_fraction},
+                     "reset_refiner": reset_refiner, "fresh_fraction": fresh_fraction,
+                     "init_fields": dict(init_fields or {})},
     }
     cfg_dict.update(settings)
     cfg = TrainConfig.from_dict(apply_overrides(cfg_dict, list(overrides or [])))

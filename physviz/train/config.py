@@ -123,13 +123,16 @@ class FinetuneSection:
     one before training (its local corrections were learnt on the pretraining systems).
     ``fresh_fraction`` moves every pretrained weight that fraction of the way to a fresh init
     drawn from ``seed`` before training (0 keeps the pretrained model; a softened warm start,
-    as Ash & Adams' shrink-and-perturb).
+    as Ash & Adams' shrink-and-perturb). ``init_fields`` maps a field of the data to a field the
+    model was trained on, e.g. ``{density: height}``: the first starts with the second's embedding,
+    decoder and refiner weights (before ``fresh_fraction`` is applied).
     """
 
     freeze: str = "none"
     blocks_lr_scale: float = 1.0
     reset_refiner: bool = False
     fresh_fraction: float = 0.0
+    init_fields: dict[str, str] = field(default_factory=dict)
     append_fields: bool = True
 
 
@@ -453,6 +456,10 @@ def _check_settings(cfg: TrainConfig) -> None:
     frac = cfg.finetune.fresh_fraction
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
         raise TrainConfigError(f"Setting finetune.fresh_fraction={frac!r} must be a number in [0, 1].")
+    init = cfg.finetune.init_fields
+    if not isinstance(init, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in init.items()):
+        raise TrainConfigError(f"Setting finetune.init_fields={init!r} must map field names to field names, "
+                               "e.g. {density: height}.")
     scale = cfg.finetune.blocks_lr_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 100 or scale != scale:
         raise TrainConfigError(f"Setting finetune.blocks_lr_scale={scale!r} must be a number in (0, 100].")

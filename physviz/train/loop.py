@@ -159,6 +159,8 @@ class Trainer:
         self.raw = model if model is not None else self._build_model()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
         self._bind_fields()
+        if cfg.finetune.init_fields:
+            self._init_fields(cfg.finetune.init_fields)
         if cfg.finetune.fresh_fraction:
             self.raw.blend_fresh(cfg.finetune.fresh_fraction, seed=cfg.seed)
         if cfg.finetune.reset_refiner:
@@ -251,6 +253,22 @@ class Trainer:
             self.added += sorted(set(reg.known()) - before)
             self.field_ids.append(torch.tensor(ids, dtype=torch.long))
             self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
+
+    def _init_fields(self, mapping: dict[str, str]) -> None:
+        """Start each data field named in `mapping` from the weights of the model field it maps to."""
+        reg = self.raw.registry
+        used = {int(i) for ids in self.field_ids for i in ids}
+        pairs = {}
+        for dst, src in mapping.items():
+            try:
+                d, s = reg.lookup(dst), reg.lookup(src)
+            except UnknownFieldError as exc:
+                raise TrainConfigError(f"finetune.init_fields {dst!r}: {src!r}: {exc}") from None
+            if d not in used:
+                raise TrainConfigError(f"finetune.init_fields names {dst!r}, which is not a field of the training data.")
+            if d != s:
+                pairs[d] = s
+        self.raw.copy_field_slots(pairs)
 
     def _reset_refiner(self) -> None:
         if getattr(self.raw, "refine", None) is None:
