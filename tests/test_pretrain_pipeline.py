@@ -107,6 +107,19 @@ def test_fno_baseline_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pyte
         train_fno(data, 3, seconds=1e7, config=cfg, checkpoint=ckpt)
 
 
+def test_fno_workers_report_a_failed_baseline_by_name(tmp_path: Path) -> None:
+    """A worker that fails (here: no corpus data) stops the stage with an error naming its system."""
+    from physviz.train.pretrain import Recipe, train_fno_baselines
+
+    recipe = Recipe.load("bundled")
+    recipe.only = ("fitzhugh_nagumo",)
+    with pytest.raises(ParameterError, match="FNO baseline of 'fitzhugh_nagumo' failed"):
+        train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=2)
+    with pytest.raises(ParameterError, match="at least 1"):
+        train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=0)
+    assert not (tmp_path / "fno").exists() or not list((tmp_path / "fno").iterdir())
+
+
 def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
     from physviz.train.pretrain import Recipe, corpus_entries
 
