@@ -117,6 +117,10 @@ def test_fno_workers_report_a_failed_baseline_by_name(tmp_path: Path) -> None:
         train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=2)
     with pytest.raises(ParameterError, match="at least 1"):
         train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=0)
+    with pytest.raises(ParameterError, match=r"No dataset \['gray_scott_maze'\].*\['fitzhugh_nagumo'\]"):
+        train_fno_baselines(recipe, tmp_path, 10.0, progress=False, systems=["gray_scott_maze"])
+    # an empty choice trains nothing (nothing fails for want of data) and still names every dataset's file
+    assert set(train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=2, systems=[])) == {"fitzhugh_nagumo"}
     assert not (tmp_path / "fno").exists() or not list((tmp_path / "fno").iterdir())
 
 
@@ -207,8 +211,30 @@ def test_card_keeps_fno_steps_and_transfer_probes_from_the_results(tmp_path: Pat
     line = _fno_steps_line(tmp_path, {"fno_steps": {"euler_riemann": 179, "fitzhugh_nagumo": 180}})
     assert line and "euler_riemann 179, fitzhugh_nagumo 180" in line[0]
     runs = {"euler_riemann": {"steps": 2500, "seconds": 1628.0, "batch": 16, "threads": 1}}
-    assert "euler_riemann 2500 steps (batch 16, 1 thread)" in _fno_steps_line(tmp_path, {"fno_runs": runs, "fno_steps": {"x": 1}})[0]
+    assert "euler_riemann 2500 steps in 27.1 min (batch 16, 1 thread)" in _fno_steps_line(tmp_path, {"fno_runs": runs, "fno_steps": {"x": 1}})[0]
     row = {"pretrained": {"one_step": 0.2, "rollout_5": 0.4}, "scratch": {"one_step": 0.1, "rollout_5": 0.5}}
     text = "\n".join(transfer_section({"results": {"near": {"25": row}}, "note": "n", "probes": "| probe | 0.15 |"}, {}))
     assert "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text and text.index("| probe | 0.15 |") > text.index("5-step: **")
     assert "probe" not in "\n".join(transfer_section({"results": {"near": {"25": row}}}, {}))
+
+
+def test_evaluation_keeps_earlier_fno_rows_and_the_card_marks_their_smaller_budget() -> None:
+    """Systems without an FNO on disk keep an earlier FNO row; the card stars them and leaves them out of the floor."""
+    from physviz.train.pretrain import _fno_budget_words, fno_budget_split, keep_earlier_fno
+
+    def row(fno: float | None = None) -> dict:
+        out = {"model": {"one_step": 0.1, "rollout_10": 0.5}, "persistence": {"one_step": 0.3, "rollout_10": 1.0}}
+        return {**out, "fno": {"one_step": 0.2, "rollout_10": fno}} if fno is not None else out
+
+    skill = {"a": row(0.6), "b": row(), "c": row()}  # a: FNO on disk; b: earlier FNO kept; c: never had one
+    earlier = {"skill": {"b": row(0.4), "c": row()}, "fno_runs": {"b": {"steps": 9, "seconds": 30.0, "batch": 16}}}
+    kept = keep_earlier_fno(skill, earlier)
+    assert kept == {"b": {"steps": 9, "seconds": 30.0, "batch": 16, "earlier": True}}
+    assert skill["b"]["fno"]["rollout_10"] == 0.4 and "fno" not in skill["c"] and skill["a"]["fno"]["rollout_10"] == 0.6
+    results = {"skill": skill, "fno_runs": {"a": {"steps": 99, "seconds": 100.0, "batch": 16}, **kept}}
+    share, full, short = fno_budget_split(results, model_seconds=300.0)
+    assert (share, full, short) == (100.0, ["a"], ["b"])
+    words = _fno_budget_words(results, 5.0, share, full, short)
+    assert "1 systems have that FNO (a)" in words and "other 1 (b), marked *" in words and "0.5 min each" in words
+    results["fno_runs"]["b"]["seconds"] = 100.0  # b rerun with its full share: one budget for all
+    assert fno_budget_split(results, 300.0)[2] == []

@@ -124,19 +124,27 @@ def load_train_array(dataset_dir: Path) -> np.ndarray:
 
 
 def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, progress: bool = True,
-                        workers: int = 1) -> dict[str, Path]:
+                        workers: int = 1, systems: list[str] | None = None) -> dict[str, Path]:
     """One FNO per corpus dataset, an equal share of `seconds_total` each; saved under workdir/fno.
 
     A finished baseline is kept and skipped on a rerun; an unfinished one resumes from its
     checkpoint (``NAME.pt.partial``). With ``workers`` > 1 that many systems train at once, each in
     its own process with an equal share of the CPU threads (same wall clock, all cores in use).
+    ``systems`` trains only those datasets, in that order (the share stays that of all datasets),
+    so a budget too long for one sitting can be spread over several.
     """
     entries = corpus_entries(recipe)
     share = seconds_total / max(len(entries), 1)
     out = {e.name(): workdir / "fno" / f"{e.name()}.pt" for e in entries}
-    todo = [(workdir / "corpus" / name, path) for name, path in out.items() if not path.exists()]
     if workers < 1:
         raise ParameterError(f"FNO workers must be at least 1, not {workers}.")
+    names = list(out)
+    if systems is not None:
+        unknown = [s for s in systems if s not in out]
+        if unknown:
+            raise ParameterError(f"No dataset {unknown} in recipe {recipe.name!r}; its datasets are {names}.")
+        names = list(dict.fromkeys(systems))
+    todo = [(workdir / "corpus" / name, out[name]) for name in names if not out[name].exists()]
     if workers == 1:
         for dataset_dir, path in todo:
             _fit_fno_job(dataset_dir, path, recipe.context, share, 0, progress, 0)
@@ -481,7 +489,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
     n_params = results.get("n_parameters")
     skill = results["skill"]
     model_minutes = meta.get("training_seconds", 0) / 60
-    fno_short = results.get("fno_seconds", 0) / 60 < 0.95 * model_minutes
+    fno_share, fno_full, fno_short = fno_budget_split(results, meta.get("training_seconds", 0))
     has_ens = any("ensemble" in r for r in skill.values())
     cols = [("model", "model")] + ([("ensemble", f"x{recipe.eval_ensemble} jitter")] if has_ens else []) + \
         [("persistence", "persistence"), ("fno", "FNO")]
@@ -536,11 +544,8 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
         f"VRMSE (The Well's definition; 1 = as good as predicting the mean), averaged over fields and trajectories. "
         f"One-step: every window of the test trajectories. Rollouts: from frame {recipe.context}, fed back "
         f"autoregressively, mean over the first 10 / 30 steps. Persistence copies the last frame. The FNO baseline "
-        f"(neuraloperator's FNO, one per system, time folded into channels) trained on the same data for "
-        f"{results.get('fno_seconds', 0) / 60:.0f} min of wall clock in all, split evenly over systems"
-        + (" (the model's training time)." if not fno_short else
-           f"; the model trained {model_minutes:.0f} min, so the FNO had the smaller budget (its stage ran for an "
-           f"earlier, shorter training of the model and was not rerun)."),
+        f"(neuraloperator's FNO, one per system, time folded into channels) trained on the same data"
+        + _fno_budget_words(results, model_minutes, fno_share, fno_full, fno_short),
         "",
         *_fno_steps_line(workdir, results),
         *_ensemble_line(recipe, skill),
@@ -550,7 +555,9 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
     ]
     for name in sorted(skill):
         r = skill[name]
-        cells = [_fmt(r.get(p, {}).get(key)) for key in ("one_step", "rollout_10", "rollout_30") for p, _ in cols]
+        mark = "*" if fno_full and name in fno_short else ""
+        cells = [_fmt(r.get(p, {}).get(key)) + (mark if p == "fno" and p in r else "")
+                 for key in ("one_step", "rollout_10", "rollout_30") for p, _ in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -561,6 +568,9 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
     ]
     for pred, label in ([("model", "model")] + ([("ensemble", f"{recipe.eval_ensemble}-jitter ensemble")] if has_ens else [])):
         f = floors(results, pred)
+        wins_full = sorted(k for k, v in f["beats_fno_rollout10"].items() if v and k in fno_full)
+        fno_verdict = ("holds" if len(wins_full) >= 3 else
+                       "does not hold" if len(wins_full) + len(fno_short) < 3 else "not established")
         lines += [
             f"{label.capitalize()}:",
             "",
@@ -568,10 +578,11 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
             + ("" if f["all_half"] else f" (fails on {sorted(k for k, v in f['one_step_half_of_persistence'].items() if not v)})") + ".",
             f"- 10-step rollout better than persistence on every system: **{'holds' if f['all_ten'] else 'does not hold'}**"
             + ("" if f["all_ten"] else f" (fails on {sorted(k for k, v in f['rollout10_beats_persistence'].items() if not v)})") + ".",
-            f"- Better than the FNO baseline (10-step rollout) on at least three systems: **"
-            + ("does not hold" if f["fno_wins"] < 3 else "not established" if fno_short else "holds") + "** "
-            f"({f['fno_wins']} of {f['fno_systems']}: {sorted(k for k, v in f['beats_fno_rollout10'].items() if v)}"
-            + ("; the FNO trained for less time than the model, so a win does not count" if fno_short and f["fno_wins"] >= 3 else "")
+            f"- Better than the FNO baseline (10-step rollout) on at least three systems, counting only FNOs that "
+            f"trained their full share of the budget: **{fno_verdict}** ({len(wins_full)} of {len(fno_full)}"
+            + (f": {wins_full}" if wins_full else "")
+            + (f"; {f['fno_wins']} of {f['fno_systems']} counting the FNOs with a smaller budget, "
+               f"{sorted(k for k, v in f['beats_fno_rollout10'].items() if v)}, which do not count" if fno_short else "")
             + ").",
             "",
         ]
@@ -641,13 +652,63 @@ def fno_runs(workdir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def keep_earlier_fno(skill: dict[str, Any], earlier: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Give each row of `skill` without an FNO the FNO row of an `earlier` evaluation, if it has one.
+
+    Returns the kept rows' training records (from the earlier ``fno_runs``), marked ``earlier``, so
+    a card can say which FNO numbers come from which budget."""
+    old_skill, old_runs = earlier.get("skill") or {}, earlier.get("fno_runs") or {}
+    kept: dict[str, dict[str, Any]] = {}
+    for name, row in skill.items():
+        old = old_skill.get(name) or {}
+        if "fno" in row or "fno" not in old or name not in old_runs:
+            continue
+        row["fno"] = old["fno"]
+        kept[name] = {**old_runs[name], "earlier": True}
+    return kept
+
+
+def fno_budget_split(results: dict[str, Any], model_seconds: float) -> tuple[float, list[str], list[str]]:
+    """(each system's equal share of the model's training time, systems whose FNO trained that share,
+    systems whose FNO had less) over the rows of the skill table that have an FNO."""
+    with_fno = [n for n, r in sorted(results["skill"].items()) if "fno" in r]
+    share = model_seconds / max(len(results["skill"]), 1)
+    runs = results.get("fno_runs") or {}
+    if not runs:  # older results: one total for every system
+        full = results.get("fno_seconds", 0) >= 0.95 * model_seconds
+        return share, (with_fno if full else []), ([] if full else with_fno)
+    full = [n for n in with_fno if n in runs and runs[n]["seconds"] >= 0.95 * share]
+    return share, full, [n for n in with_fno if n not in full]
+
+
+def _fno_budget_words(results: dict[str, Any], model_minutes: float, share: float, full: list[str],
+                      short: list[str]) -> str:
+    """The card's words on the FNO budget: equal to the model's training time, smaller, or mixed per system."""
+    if not short:
+        return (f" for {results.get('fno_seconds', 0) / 60:.0f} min of wall clock in all, split evenly over systems "
+                f"({share / 60:.1f} min each; the model's training time).")
+    if not full:
+        return (f" for {results.get('fno_seconds', 0) / 60:.0f} min of wall clock in all, split evenly over systems; "
+                f"the model trained {model_minutes:.0f} min, so the FNO had the smaller budget (its stage ran for an "
+                f"earlier, shorter training of the model and was not rerun).")
+    runs = results.get("fno_runs") or {}
+    minutes = sorted({round(runs[n]["seconds"] / 60, 1) for n in short if n in runs})
+    return (f", each system's FNO for an equal share of the model's training time ({model_minutes:.0f} min / "
+            f"{len(results['skill'])} = {share / 60:.1f} min). {len(full)} systems have that FNO ({', '.join(full)}); "
+            f"the FNO numbers of the other {len(short)} ({', '.join(short)}), marked *, are kept from an earlier, "
+            f"shorter FNO stage ({'-'.join(f'{m:g}' for m in minutes[::max(len(minutes) - 1, 1)])} min each) until "
+            f"theirs is trained (`--fno-systems` trains chosen systems, each for its full share).")
+
+
 def _fno_steps_line(workdir: Path, results: dict[str, Any] | None = None) -> list[str]:
-    """A line of the card with what each FNO baseline trained: steps, batch, threads (from disk, else results)."""
-    runs = fno_runs(workdir) or dict((results or {}).get("fno_runs") or {})
+    """A line of the card with what each FNO baseline trained: steps, time, batch, threads (from results, else disk)."""
+    runs = dict((results or {}).get("fno_runs") or {}) or fno_runs(workdir)
     if runs:
-        return ["FNO training per system (optimiser steps in its share of the budget, samples per batch, CPU threads): "
-                + ", ".join(f"{k} {r['steps']} steps" + (f" (batch {r['batch']}, {r['threads']} thread"
-                            f"{'s' if r['threads'] != 1 else ''})" if r.get("batch") else "")
+        return ["FNO training per system (optimiser steps and minutes in its share of the budget, samples per batch, "
+                "CPU threads): "
+                + ", ".join(f"{k} {r['steps']} steps" + (f" in {r['seconds'] / 60:.1f} min" if r.get("seconds") else "")
+                            + (f" (batch {r['batch']}" + (f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
+                                                          if r.get("threads") else "") + ")" if r.get("batch") else "")
                             for k, r in runs.items()) + ".", ""]
     steps = dict((results or {}).get("fno_steps") or {})
     if not steps:
@@ -680,7 +741,8 @@ def transfer_section(transfer: dict[str, Any], figures: dict[str, str]) -> list[
 
 def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, ...] = STAGES, *,
                  card: Path = Path("MODEL_CARD.md"), bundle_to: Path | None = None, fno_seconds: float | None = None,
-                 overrides: list[str] | None = None, progress: bool = True, fno_workers: int = 1) -> dict[str, Any]:
+                 overrides: list[str] | None = None, progress: bool = True, fno_workers: int = 1,
+                 fno_systems: list[str] | None = None) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.model.checkpoint import load_model
 
@@ -696,7 +758,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
     budget = fno_seconds or recipe.fno_seconds or total_training_seconds(recipe, workdir)
     fno: dict[str, Path] = {}
     if "fno" in stages:
-        fno = train_fno_baselines(recipe, workdir, budget, progress, workers=fno_workers)
+        fno = train_fno_baselines(recipe, workdir, budget, progress, workers=fno_workers, systems=fno_systems)
     elif (workdir / "fno").is_dir():
         fno = {p.stem: p for p in (workdir / "fno").glob("*.pt")}
     if "bundle" in stages:
@@ -706,12 +768,14 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: list[str] | tuple[str, .
         skill = evaluate_all(recipe, workdir, model, fno, progress)
         if (workdir / "results.json").exists():  # keep what another stage (transfer) wrote meanwhile
             results = json.loads((workdir / "results.json").read_text())
+        kept = keep_earlier_fno(skill["skill"], results)
         results.update(skill)
         results["n_parameters"] = sum(p.numel() for p in model.parameters())
-        # what the FNOs on disk trained for (an FNO stage of an earlier run may have had another budget)
-        results["fno_seconds"] = fno_trained_seconds(workdir) or budget
-        results["fno_steps"] = fno_steps(workdir) or results.get("fno_steps", {})
-        results["fno_runs"] = fno_runs(workdir) or results.get("fno_runs", {})
+        # what the FNOs trained for: those on disk, and the earlier ones kept where none is on disk
+        runs = {**kept, **fno_runs(workdir)}
+        results["fno_runs"] = dict(sorted(runs.items()))
+        results["fno_steps"] = {k: r["steps"] for k, r in results["fno_runs"].items()}
+        results["fno_seconds"] = round(sum(r["seconds"] for r in runs.values()), 1) if runs else budget
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
