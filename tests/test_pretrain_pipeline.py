@@ -220,7 +220,7 @@ def test_card_keeps_fno_steps_and_transfer_probes_from_the_results(tmp_path: Pat
 
 def test_evaluation_keeps_earlier_fno_rows_and_the_card_marks_their_smaller_budget() -> None:
     """Systems without an FNO on disk keep an earlier FNO row; the card stars them and leaves them out of the floor."""
-    from physviz.train.pretrain import _fno_budget_words, fno_budget_split, keep_earlier_fno
+    from physviz.train.pretrain import _fno_budget_words, fno_budget_split, fno_floor_verdict, keep_earlier_fno
 
     def row(fno: float | None = None) -> dict:
         out = {"model": {"one_step": 0.1, "rollout_10": 0.5}, "persistence": {"one_step": 0.3, "rollout_10": 1.0}}
@@ -238,3 +238,51 @@ def test_evaluation_keeps_earlier_fno_rows_and_the_card_marks_their_smaller_budg
     assert "1 systems have that FNO (a)" in words and "other 1 (b), marked *" in words and "0.5 min each" in words
     results["fno_runs"]["b"]["seconds"] = 100.0  # b rerun with its full share: one budget for all
     assert fno_budget_split(results, 300.0)[2] == []
+    wins = {"a": True, "b": True, "c": True, "d": False, "e": True}
+    assert fno_floor_verdict(wins, ["a", "b", "c"], ["d"]) == ("holds", ["a", "b", "c"], [])
+    assert fno_floor_verdict(wins, ["a", "d"], ["b", "c"]) == ("not established", ["a"], ["b", "c"])
+    assert fno_floor_verdict(wins, ["a", "d"], ["b"])[0] == "does not hold"  # 1 won + 1 open < 3
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_background_fno_run_stops_its_workers_at_a_checkpoint(tmp_path: Path) -> None:
+    """`kill PID` of `--fno-workers 2` run started in the background (SIGINT ignored, as a shell does) stops
+    both workers at a step boundary: their checkpoints are saved and no worker is left running."""
+    import subprocess
+    import sys
+    import time
+
+    from physviz.train.pretrain import Recipe, make_corpus
+
+    recipe = Recipe.load("bundled")
+    recipe.only = ("fitzhugh_nagumo", "navier_stokes_decaying")
+    recipe.corpus_scale, recipe.eval_trajectories, recipe.eval_steps = 0.01, 1, 6
+    make_corpus(recipe, tmp_path, progress=False)
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # what `cmd &` in a script does to the run
+        "from pathlib import Path\n"
+        "from physviz.train.pretrain import Recipe, train_fno_baselines\n"
+        "r = Recipe.load('bundled'); r.only = ('fitzhugh_nagumo', 'navier_stokes_decaying')\n"
+        "train_fno_baselines(r, Path(sys.argv[1]), 1e6, progress=True, workers=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+    seen, t0 = "", time.time()
+    assert proc.stderr is not None
+    while time.time() - t0 < 120:  # both workers past their first optimiser steps
+        seen += proc.stderr.read(64)
+        if "FNO fitzhugh_nagumo" in seen and "FNO navier_stokes_decaying" in seen and seen.count("step=2") >= 2:
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"the workers did not start training: {seen[-500:]}")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the FNO run did not stop within 60 s of SIGTERM")
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    partials = sorted(p.name for p in (tmp_path / "fno").glob("*.partial"))
+    assert partials == ["fitzhugh_nagumo.pt.partial", "navier_stokes_decaying.pt.partial"]
+    assert not list((tmp_path / "fno").glob("*.pt"))  # stopped, not finished

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,37 +160,63 @@ def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, pro
 _STOPPED = 130  # exit code of an FNO worker stopped by a signal (its checkpoint saved)
 
 
+@contextmanager
+def _sigterm_raises_interrupt() -> Iterator[None]:
+    """Inside (main thread only), SIGTERM raises KeyboardInterrupt, so ``kill PID`` of a run started in the
+    background (where the shell makes it ignore SIGINT) still stops its workers at a checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, workers: int, progress: bool) -> None:
-    """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C stops them all at a checkpoint."""
+    """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C, or SIGTERM to this process,
+    stops them all at a checkpoint."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
     queue, running = list(todo), {}
     try:
-        while queue or running:
-            while queue and len(running) < workers:
-                free = min(set(range(workers)) - {slot for slot, _ in running.values()})
-                dataset_dir, path = queue.pop(0)
-                proc = ctx.Process(target=_fit_fno_job, args=(dataset_dir, path, context, seconds, threads, progress, free),
-                                   name=f"fno-{dataset_dir.name}")
-                proc.start()
-                running[proc] = (free, dataset_dir.name)
-            for proc in list(running):
-                proc.join(timeout=0.5)
-                if proc.exitcode is None:
-                    continue
-                _, name = running.pop(proc)
-                if proc.exitcode == _STOPPED:
-                    raise KeyboardInterrupt(f"the FNO baseline of {name!r} was stopped at a checkpoint; rerun to resume")
-                if proc.exitcode != 0:
-                    raise ParameterError(f"The FNO baseline of {name!r} failed (exit code {proc.exitcode}; its "
-                                         "traceback is above); finished baselines are kept, rerun to resume.")
+        with _sigterm_raises_interrupt():
+            _drive_fno_jobs(ctx, queue, running, context, seconds, workers, threads, progress)
     finally:  # on Ctrl-C or a failure: each worker saves its checkpoint on SIGTERM and exits
         for proc in running:
             proc.terminate()
         for proc in running:
             proc.join()
+
+
+def _drive_fno_jobs(ctx: Any, queue: list[tuple[Path, Path]], running: dict[Any, tuple[int, str]], context: int,
+                    seconds: float, workers: int, threads: int, progress: bool) -> None:
+    """Keep `workers` FNO processes busy until `queue` is empty; raise when one is stopped or fails."""
+    while queue or running:
+        while queue and len(running) < workers:
+            free = min(set(range(workers)) - {slot for slot, _ in running.values()})
+            dataset_dir, path = queue.pop(0)
+            proc = ctx.Process(target=_fit_fno_job, args=(dataset_dir, path, context, seconds, threads, progress, free),
+                               name=f"fno-{dataset_dir.name}")
+            proc.start()
+            running[proc] = (free, dataset_dir.name)
+        for proc in list(running):
+            proc.join(timeout=0.5)
+            if proc.exitcode is None:
+                continue
+            _, name = running.pop(proc)
+            if proc.exitcode == _STOPPED:
+                raise KeyboardInterrupt(f"the FNO baseline of {name!r} was stopped at a checkpoint; rerun to resume")
+            if proc.exitcode != 0:
+                raise ParameterError(f"The FNO baseline of {name!r} failed (exit code {proc.exitcode}; its "
+                                     "traceback is above); finished baselines are kept, rerun to resume.")
 
 
 def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, threads: int, progress: bool,
@@ -568,9 +598,7 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
     ]
     for pred, label in ([("model", "model")] + ([("ensemble", f"{recipe.eval_ensemble}-jitter ensemble")] if has_ens else [])):
         f = floors(results, pred)
-        wins_full = sorted(k for k, v in f["beats_fno_rollout10"].items() if v and k in fno_full)
-        fno_verdict = ("holds" if len(wins_full) >= 3 else
-                       "does not hold" if len(wins_full) + len(fno_short) < 3 else "not established")
+        fno_verdict, wins_full, open_short = fno_floor_verdict(f["beats_fno_rollout10"], fno_full, fno_short)
         lines += [
             f"{label.capitalize()}:",
             "",
@@ -581,11 +609,15 @@ def card_text(recipe: Recipe, workdir: Path, results: dict[str, Any], model_path
             f"- Better than the FNO baseline (10-step rollout) on at least three systems, counting only FNOs that "
             f"trained their full share of the budget: **{fno_verdict}** ({len(wins_full)} of {len(fno_full)}"
             + (f": {wins_full}" if wins_full else "")
-            + (f"; {f['fno_wins']} of {f['fno_systems']} counting the FNOs with a smaller budget, "
-               f"{sorted(k for k, v in f['beats_fno_rollout10'].items() if v)}, which do not count" if fno_short else "")
+            + (f"; on the other {len(fno_short)} the FNO had a smaller budget and "
+               + (f"the model beats it on {open_short}, which do not count yet" if open_short else
+                  "the model loses even to that")
+               if fno_short else "")
             + ").",
             "",
         ]
+    if results.get("fno_note"):  # what the measurements mean, written by whoever ran them (results.json)
+        lines += [str(results["fno_note"]), ""]
     lines += [
         f"![rollout VRMSE]({figures['rollout']})",
         "",
@@ -679,6 +711,16 @@ def fno_budget_split(results: dict[str, Any], model_seconds: float) -> tuple[flo
         return share, (with_fno if full else []), ([] if full else with_fno)
     full = [n for n in with_fno if n in runs and runs[n]["seconds"] >= 0.95 * share]
     return share, full, [n for n in with_fno if n not in full]
+
+
+def fno_floor_verdict(wins: dict[str, bool], full: list[str], short: list[str]) -> tuple[str, list[str], list[str]]:
+    """("holds" / "does not hold" / "not established", systems won against a full-budget FNO, systems won
+    against a smaller-budget one). Only full-budget wins count; a smaller-budget system stays open only if
+    the model beats even that FNO there."""
+    won = sorted(k for k in full if wins.get(k))
+    still_open = sorted(k for k in short if wins.get(k))
+    verdict = "holds" if len(won) >= 3 else "does not hold" if len(won) + len(still_open) < 3 else "not established"
+    return verdict, won, still_open
 
 
 def _fno_budget_words(results: dict[str, Any], model_minutes: float, share: float, full: list[str],
