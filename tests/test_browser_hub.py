@@ -29,6 +29,9 @@ pytestmark = pytest.mark.slow
 CELLS = [
     "import physviz.jobs\nimport physviz.widgets as pw\nfrom physviz.fields import sample_dataset\npw.ensure_panel()",
     "truth = sample_dataset(trajectories=1, n=64, steps=12, seed=0)\nexplorer = truth.physviz.explore(field='vorticity')\nexplorer",
+    # What the kernel receives from the player, and the stats it then shows (read by the test if the frame never comes).
+    "import os\ntrace = open(os.environ['PHYSVIZ_TEST_TRACE'], 'a', buffering=1)\n"
+    "explorer.player.param.watch(lambda e: trace.write(f'player {e.new} stats {explorer.stats.object!r}\\n'), 'value')",
     "job = physviz.jobs.list()[-1]   # submitted by another process\nmonitor = pw.JobMonitor(job, period_ms=500)\nmonitor.start()\nmonitor",
     "assert explorer.error == '' and monitor.error == ''\nprint('hub widgets ' + 'OK')",
 ]
@@ -52,7 +55,8 @@ def test_extension_and_widgets_under_a_jupyterhub_base_url():
         store = tmp / "jobs.sqlite"
         job = physviz.jobs.submit({"name": HOSTILE, "command": [sys.executable, "-c", SLEEPER]}, store=store)
         try:
-            env = {"PHYSVIZ_JOB_STORE": str(store), "OMP_NUM_THREADS": "1"}
+            trace = tmp / "kernel_trace.txt"
+            env = {"PHYSVIZ_JOB_STORE": str(store), "OMP_NUM_THREADS": "1", "PHYSVIZ_TEST_TRACE": str(trace)}
             with running_lab(tmp, root, base_url=BASE, env=env) as lab, chromium(tmp) as (ctx, console):
                 assert lab.url.endswith(BASE)
                 # The REST API is under the base URL, and only there.
@@ -89,10 +93,16 @@ def test_extension_and_widgets_under_a_jupyterhub_base_url():
                     # 4.6.6, ipykernel 7.4.0): in the first runs on a fresh install the slider moved in the browser
                     # but the kernel never sent the new frame (3 runs of 3, under this base URL); later runs, with
                     # and without the base URL, passed. The rest of the test is still checked.
-                    explorer_bug = f"{exc} (slider at 4 in the browser; under base URL {BASE})"
+                    got = trace.read_text().splitlines() if trace.exists() else []
+                    where = (f"the kernel got the moves and set the stats ({got[-1]!r}) but the page never showed them"
+                             if got else "the kernel never received the slider's moves")
+                    explorer_bug = (f"{exc} (slider at 4 in the browser; under base URL {BASE}; {where}; "
+                                    f"browser console: {console.messages[-8:]})")
                     view.screenshot(path=str(shots / "explorer_stuck.png"))
+                    (shots / "explorer_stuck.txt").write_text(explorer_bug + "\n" + "\n".join(map(str, console.messages)))
                 else:
                     explorer_bug = ""
+                    wait_for(lambda: "player 4 " in trace.read_text(), 15, "the kernel to receive frame 4")
                     page.wait_for_timeout(1200)
                     after = figure.screenshot()
                     view.screenshot(path=str(shots / "explorer_t4.png"))
