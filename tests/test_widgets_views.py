@@ -301,3 +301,16 @@ def test_importing_widgets_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_notebook_output_of_every_view_carries_the_comm_flush_script_once(truth, pred):
+    from physviz.widgets.comm_flush import EXEC_MIME, FLUSH_JS, with_comm_flush
+
+    for view in (FieldExplorer(truth), RolloutScrubber(truth, pred)):
+        data, metadata = view._repr_mimebundle_()
+        html = data["text/html"]
+        assert html.count(FLUSH_JS) == 1 and html.endswith("</script>")
+        assert metadata[EXEC_MIME]["id"] in html  # Panel's own output is still all there
+    # Anything that is not Panel's notebook output passes through untouched.
+    other = ({"text/plain": "x"}, {})
+    assert with_comm_flush(other) is other and with_comm_flush("text") == "text"

@@ -97,6 +97,12 @@ class View(pn.viewable.Viewer):
         self.alert.object = ""
         self.alert.visible = False
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """Panel's notebook output, plus the script that sends moves held after a lost acknowledgement."""
+        from physviz.widgets.comm_flush import with_comm_flush
+
+        return with_comm_flush(super()._repr_mimebundle_(include, exclude))
+
     def __panel__(self) -> pn.viewable.Viewable:
         if self._layout is None:
             return self.alert
