@@ -18,6 +18,8 @@ _LAZY = {
     "load_pretrained": ("physviz.model.pretrained", "load_pretrained"),
     "fields": ("physviz.fields", None),
     "analysis": ("physviz.analysis", None),
+    "model": ("physviz.model", None),
+    "jobs": ("physviz.jobs", None),
     "widgets": ("physviz.widgets", None),
     "errors": ("physviz.errors", None),
 }

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.test_browser_lab import (artifacts, cancel_leftover_jobs, cell_output, changed_fraction, chromium,
+from tests.realparts.browser import (artifacts, cancel_leftover_jobs, cell_output, changed_fraction, chromium,
                                     deep_text, open_and_run_all, running_lab, wait_for, wait_for_count)
 
 BASE = "/user/alice/"

@@ -16,7 +16,7 @@ import yaml
 import physviz
 from physviz.train import run
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 MPP_FIXTURE = REPO.parent / "shared" / "fixtures" / "mpp_small" / "state_dict.pt"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 SMALL = {"embed_dim": 64, "num_heads": 2, "head_dim": 32, "processor_blocks": 2}

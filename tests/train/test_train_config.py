@@ -15,7 +15,7 @@ from physviz.train import cli
 from physviz.train.config import TrainConfig, TrainConfigError, apply_overrides
 from physviz.train.example import example_config
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.paths import SHARED
+
 torch = pytest.importorskip("torch")
 
 from physviz.errors import ParameterError  # noqa: E402
 from physviz.model import AViT, ModelConfig, load_model, load_mpp_checkpoint  # noqa: E402
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mpp_small"
+FIXTURE = SHARED / "fixtures" / "mpp_small"
 CASES = ("case0", "case1")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from jupyter_client import BlockingKernelClient
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 NOTEBOOK = "examples/quickstart.ipynb"
 
 

@@ -17,7 +17,7 @@ from physviz.jobs.layout import Layout, node_argv, rewrite_config, torchrun_argv
 from physviz.jobs.spec import parse_time_limit
 from tests.realparts.procs import canary, hostile_text
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 
 def _spec(**kw):

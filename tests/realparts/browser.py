@@ -1,11 +1,4 @@
-"""The quickstart in a real JupyterLab, in Debian's Chromium through Python Playwright.
-
-JupyterLab runs with a token on a free loopback port with its own config, runtime, settings and
-workspace folders. The test runs every cell, waits for the scrubber and spectrum plots (Bokeh
-canvases), moves the time player and checks the field image changed, checks the spectrum plot and the
-job monitor with the notebook's fine-tune, opens the server extension's jobs page, and fails on any
-browser console error. Screenshots are kept in tests/artifacts/browser_lab/.
-"""
+"""Real JupyterLab and Debian Chromium for browser tests: start, drive, read what the page shows."""
 from __future__ import annotations
 
 import contextlib
@@ -15,10 +8,8 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,25 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.paths import REPO
+from tests.realparts.procs import free_port
 
-REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 JUPYTER = str(Path(sys.executable).with_name("jupyter"))
-pytestmark = pytest.mark.slow
 
 
 # -- JupyterLab --------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     """GET a URL; (status, body), also for HTTP error statuses."""
     try:
@@ -293,93 +276,3 @@ def cancel_leftover_jobs(store: Path) -> None:
                 job.cancel()
 
 
-# -- the test -------------------------------------------------------------------------------------------
-def test_quickstart_runs_in_chromium_with_live_widgets_and_the_job_monitor():
-    shots = artifacts("browser_lab")
-    with tempfile.TemporaryDirectory(prefix="physviz-browser-") as tmpdir:
-        tmp = Path(tmpdir)
-        root = tmp / "root"
-        root.mkdir()
-        shutil.copy(REPO / "examples" / "quickstart.ipynb", root / "quickstart.ipynb")
-        store = tmp / "jobs.sqlite"
-        try:
-            with running_lab(tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, chromium(tmp) as (ctx, console):
-                page = ctx.new_page()
-                t0 = time.monotonic()
-                open_and_run_all(page, lab, "quickstart.ipynb", "quickstart OK")
-                ran_s = time.monotonic() - t0
-
-                # The scrubber: three field images and the VRMSE curve, drawn by Bokeh.
-                scrub = cell_output(page, "RolloutScrubber(")
-                scrub.scroll_into_view_if_needed()
-                wait_for_count(scrub.locator(".bk-Figure"), 4)
-                wait_for_count(scrub.locator("canvas"), 4)
-                page.wait_for_timeout(1000)
-                figures = scrub.locator(".bk-Figure")
-                truth_fig, pred_fig = figures.nth(0), figures.nth(1)
-                before = [truth_fig.screenshot(), pred_fig.screenshot()]
-                scrub.screenshot(path=str(shots / "scrubber_t0.png"))
-                slider = scrub.locator("input[type=range]").first
-                stats = scrub.locator("p:has(strong:text-is('VRMSE'))").first  # the stats line of the frame shown
-                stats_before = stats.inner_text()
-                assert slider.input_value() == "0"
-
-                # Move the time player three frames on: the kernel sends new frames back.
-                for _ in range(3):
-                    scrub.locator("button.next").first.click()
-                    page.wait_for_timeout(150)
-                wait_for_change(stats.inner_text, stats_before)
-                assert slider.input_value() == "3"
-                page.wait_for_timeout(1000)
-                after = [truth_fig.screenshot(), pred_fig.screenshot()]
-                scrub.screenshot(path=str(shots / "scrubber_t3.png"))
-                for name, a, b in zip(("truth", "prediction"), before, after):
-                    (shots / f"{name}_t0.png").write_bytes(a)
-                    (shots / f"{name}_t3.png").write_bytes(b)
-                    frac = changed_fraction(a, b)
-                    assert frac > 0.05, f"the {name} image hardly changed ({frac:.3f} of its pixels)"
-
-                # The spectrum view: E(k), ratio and the error map, each a Bokeh canvas.
-                spec = cell_output(page, "scrubber.spectrum()")
-                spec.scroll_into_view_if_needed()
-                assert wait_for_count(spec.locator(".bk-Figure"), 2) >= 2
-                wait_for_count(spec.locator("canvas"), 2)
-                page.wait_for_timeout(500)
-                spec.screenshot(path=str(shots / "spectrum.png"))
-                box = spec.locator(".bk-Figure").first.bounding_box()
-                assert box and box["width"] > 200 and box["height"] > 150, box
-
-                # The job monitor shows the fine-tune the notebook launched, completed.
-                mon = cell_output(page, "pw.JobMonitor(job")
-                mon.scroll_into_view_if_needed()
-                page.wait_for_timeout(500)
-                mon.screenshot(path=str(shots / "job_monitor.png"))
-                text = deep_text(mon)
-                assert "quickstart-finetune" in text and "completed" in text, text[:2000]
-                assert "quickstart-finetune" in mon.locator("select").first.inner_text()
-                page.screenshot(path=str(shots / "lab.png"))
-
-                # The server saw the kernel's job in the durable store ...
-                status, body = lab.api("physviz", "api", "jobs")
-                assert status == 200, body
-                jobs = {j["name"]: j for j in body["jobs"]}
-                assert jobs["quickstart-finetune"]["status"] == "completed"
-                job_id = jobs["quickstart-finetune"]["id"]
-                # ... and its jobs page shows it, with the log streamed and the last loss.
-                jobs_page = ctx.new_page()
-                jobs_page.goto(f"{lab.url}physviz/jobs")
-                row = jobs_page.locator(f"tr.job[data-id='{job_id}']")
-                row.wait_for(timeout=15_000)
-                assert row.get_attribute("data-status") == "completed"
-                row.click()
-                jobs_page.wait_for_function("document.getElementById('log').textContent.length > 0", timeout=15_000)
-                jobs_page.wait_for_function(
-                    "document.getElementById('metrics').textContent.startsWith('step 8')", timeout=15_000)
-                assert jobs_page.locator("#cancel").is_disabled()
-                jobs_page.screenshot(path=str(shots / "jobs_page.png"))
-
-                errors = console.errors()
-                assert not errors, f"browser console errors: {errors}"
-                print(f"notebook ran in the browser in {ran_s:.0f} s")
-        finally:
-            cancel_leftover_jobs(store)

@@ -21,7 +21,7 @@ from PIL import Image  # noqa: E402
 
 from physviz.widgets import FieldExplorer, RolloutScrubber  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 N_FRAMES = 6
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 EXAMPLES = REPO / "examples"
 pytest_plugins = ["tests.realparts.sshd", "tests.realparts.slurm"]
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from tests.realparts.procs import canary, env_of, hostile_text, job_pids, wait_f
 
 # fixtures that start the real parts
 pytest_plugins = ["tests.realparts.data", "tests.realparts.sshd", "tests.realparts.slurm"]
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 WORKER = str(REPO / "tests" / "realparts" / "worker.py")
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 PHYSVIZ = str(Path(sys.executable).with_name("physviz"))
 
 
