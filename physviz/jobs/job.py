@@ -9,10 +9,12 @@ from typing import Any
 
 from physviz.errors import PhysvizError
 from physviz.jobs.backends import get_backend
-from physviz.jobs.backends.base import STATES, TERMINAL, Backend, decode_text, parse_metrics
+from physviz.jobs.backends.base import Backend, decode_text
 from physviz.jobs.errors import JobSpecError, JobTimeoutError
 from physviz.jobs.spec import JobSpec
+from physviz.jobs.states import STATES, is_terminal
 from physviz.jobs.store import JobStore, as_store
+from physviz.train.metrics import parse_metrics
 
 _PUBLIC = ("id", "name", "backend", "created", "status", "scheduler_state", "scheduler_id", "job_dir",
            "output_dir", "nodes", "hosts", "cancel_requested", "finished", "error")
@@ -84,9 +86,9 @@ class Job:
             self._update(status_error=str(exc))
             return "unknown"
         assert state in STATES, state
-        if state != self._record.get("status") or state in TERMINAL:
+        if state != self._record.get("status") or is_terminal(state):
             changes: dict[str, Any] = {"status": state}
-            if state in TERMINAL:
+            if is_terminal(state):
                 changes.update(final=True, finished=time.time())
             self._update(**changes)
         return state
@@ -96,7 +98,7 @@ class Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             state = self.status()
-            if state in TERMINAL:
+            if is_terminal(state):
                 return state
             if deadline is not None and time.monotonic() > deadline:
                 raise JobTimeoutError(f"Job {self.id} ({self.name!r}) is still {state} after {timeout:.0f} s.")

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass
 
 from physviz.jobs.spec import JobSpec
+from physviz.train.metrics import METRICS_FILE
 
 # Runs one node: records its pid, runs the prologue, runs torchrun, writes the exit code.
 # argv: physviz-node STATE_PREFIX PROLOGUE CMD...
@@ -81,7 +82,7 @@ class Layout:
 
     @property
     def metrics(self) -> str:
-        return self._p("output", "metrics.jsonl")
+        return self._p("output", METRICS_FILE)
 
     @property
     def logs(self) -> str:

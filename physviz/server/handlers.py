@@ -36,8 +36,8 @@ from tornado.iostream import StreamClosedError
 
 import physviz
 from physviz.errors import PhysvizError
+from physviz.jobs.states import is_terminal
 
-FINAL_STATES = ("completed", "failed", "cancelled")
 AUTH_RESOURCE = "physviz"
 _JOB_ID = r"(?P<job_id>[^/]+)"
 
@@ -220,7 +220,7 @@ async def cancel(handler: PhysvizAPIHandler, job_id: str) -> None:
     job = await handler.job(job_id)
 
     def run() -> dict[str, Any]:
-        if job.status() not in FINAL_STATES:
+        if not is_terminal(job.status()):
             job.cancel()
         return job_dict(job)
 
@@ -328,7 +328,7 @@ class StreamHandler(PhysvizAPIHandler):
                     await self.emit(self.kind, payload, event_id=offset)
                     last_write = time.monotonic()
                 # The state was read before the text, so after a final state all text is in.
-                if status in FINAL_STATES:
+                if is_terminal(status):
                     await self.emit("end", {"status": status, "offset": offset}, event_id=offset)
                     break
                 now = time.monotonic()

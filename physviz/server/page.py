@@ -7,11 +7,14 @@ only ever written with ``textContent``, so names and logs cannot inject markup.
 """
 from __future__ import annotations
 
+import json
+
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from physviz.jobs.states import TERMINAL
 from physviz.server.handlers import AUTH_RESOURCE
 
 PAGE = """<!doctype html>
@@ -107,7 +110,7 @@ PAGE = """<!doctype html>
     var el = document.getElementById("detail-status");
     el.textContent = status;
     el.className = "status status-" + status;
-    document.getElementById("cancel").disabled = ["completed", "failed", "cancelled"].indexOf(status) >= 0;
+    document.getElementById("cancel").disabled = {terminal}.indexOf(status) >= 0;
   }
   function closeStreams() {
     if (logSource) { logSource.close(); logSource = null; }
@@ -157,7 +160,7 @@ PAGE = """<!doctype html>
 </script>
 </body>
 </html>
-"""
+""".replace("{terminal}", json.dumps(list(TERMINAL)))
 
 
 def _attr(value: str) -> str:

@@ -11,7 +11,6 @@ step wins.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -30,6 +29,7 @@ from physviz.train import checkpoints as ck
 from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint
 from physviz.train.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, gather_objects, grad_sync, setup, unwrap, wrap
 from physviz.train.losses import loss_fn, rollout_loss, vrmse
+from physviz.train.metrics import METRICS_FILE, MetricsWriter, records_of
 from physviz.train.sampler import MixedBatchSampler
 
 CRASH_ENV = "PHYSVIZ_TEST_CRASH_AT_STEP"  # tests only: SIGKILL one rank once after this step
@@ -50,22 +50,14 @@ class RunResult:
 
     def losses(self) -> list[float]:
         """Training losses of this run's logged steps."""
-        return [m["loss"] for m in self.metrics if m.get("kind") == "train"]
+        return [m["loss"] for m in records_of(self.metrics, "train")]
 
 
 def as_config(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
     """A TrainConfig from a config object, a dict, YAML text or a YAML path."""
     if isinstance(config, TrainConfig):
-        if overrides:
-            from physviz.train.config import apply_overrides
-
-            return TrainConfig.from_dict(apply_overrides(config.to_dict(), overrides))
-        return config
-    if isinstance(config, dict):
-        from physviz.train.config import apply_overrides
-
-        return TrainConfig.from_dict(apply_overrides(config, overrides or []))
-    return TrainConfig.from_yaml(Path(config) if isinstance(config, os.PathLike) else config, overrides)
+        return TrainConfig.from_yaml(config.to_dict(), overrides) if overrides else config
+    return TrainConfig.from_yaml(config, overrides)
 
 
 def run(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides: list[str] | None = None, *,
@@ -94,52 +86,6 @@ def _peak_memory_mb(env: DistEnv) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class MetricsWriter:
-    """Appends JSON lines to metrics.jsonl on rank 0, flushed after every line.
-
-    On a resume from step ``resume_step`` the lines of later steps (which the resumed run
-    writes again) and any earlier run's "done" line are dropped first, so every step
-    appears once.
-    """
-
-    def __init__(self, path: Path, enabled: bool, truncate: bool, resume_step: int = 0) -> None:
-        self.path = path
-        self.lines: list[dict[str, Any]] = []
-        self._fh = None
-        if enabled:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not truncate and path.exists():
-                _trim_metrics(path, resume_step)
-            self._fh = open(path, "w" if truncate else "a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        record = {**record, "time": time.time()}
-        self.lines.append(record)
-        if self._fh is not None:
-            self._fh.write(json.dumps(record, allow_nan=False, default=float) + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def _trim_metrics(path: Path, step: int) -> None:
-    """Keep the lines of steps up to `step`, minus "done" lines and a last line a killed writer left unfinished."""
-    kept = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("kind") != "done" and int(record.get("step", 0)) <= step:
-            kept.append(line + "\n")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -159,12 +105,6 @@ class Trainer:
         self.raw = model if model is not None else self._build_model()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
         self._bind_fields()
-        if cfg.finetune.init_fields:
-            self._init_fields(cfg.finetune.init_fields)
-        if cfg.finetune.fresh_fraction:
-            self.raw.blend_fresh(cfg.finetune.fresh_fraction, seed=cfg.seed)
-        if cfg.finetune.reset_refiner:
-            self._reset_refiner()
         self._freeze()
         self.raw.to(env.device)
         self.raw.train()
@@ -253,27 +193,6 @@ class Trainer:
             self.added += sorted(set(reg.known()) - before)
             self.field_ids.append(torch.tensor(ids, dtype=torch.long))
             self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
-
-    def _init_fields(self, mapping: dict[str, str]) -> None:
-        """Start each data field named in `mapping` from the weights of the model field it maps to."""
-        reg = self.raw.registry
-        used = {int(i) for ids in self.field_ids for i in ids}
-        pairs = {}
-        for dst, src in mapping.items():
-            try:
-                d, s = reg.lookup(dst), reg.lookup(src)
-            except UnknownFieldError as exc:
-                raise TrainConfigError(f"finetune.init_fields {dst!r}: {src!r}: {exc}") from None
-            if d not in used:
-                raise TrainConfigError(f"finetune.init_fields names {dst!r}, which is not a field of the training data.")
-            if d != s:
-                pairs[d] = s
-        self.raw.copy_field_slots(pairs)
-
-    def _reset_refiner(self) -> None:
-        if getattr(self.raw, "refine", None) is None:
-            raise TrainConfigError("finetune.reset_refiner=true but the model has no refiner (model.overrides.refine_width is 0).")
-        self.raw.reset_refiner()
 
     def _freeze(self) -> None:
         preset = self.cfg.finetune.freeze
@@ -456,7 +375,7 @@ class Trainer:
             cfg.to_yaml(self.out / "config.yaml")
         if self.resumed_from == 0:
             torch.manual_seed(cfg.seed * 7919 + 104729 * env.rank + 1)
-        writer = MetricsWriter(self.out / "metrics.jsonl", env.is_main, truncate=self.resumed_from == 0,
+        writer = MetricsWriter(self.out / METRICS_FILE, env.is_main, truncate=self.resumed_from == 0,
                                resume_step=self.resumed_from)
         try:
             self._banner()
@@ -592,6 +511,6 @@ class Trainer:
             model_out.eval()
             writer.write({"kind": "done", "step": self.step, "checkpoint": "final.safetensors"})
         barrier(env)
-        losses = [m["loss"] for m in writer.lines if m.get("kind") == "train"]
+        losses = [m["loss"] for m in records_of(writer.lines, "train")]
         return RunResult(self.out, final, self.step, losses[-1] if losses else None, self.resumed_from,
                          list(writer.lines), model_out)

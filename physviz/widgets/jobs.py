@@ -14,12 +14,13 @@ import numpy as np
 import panel as pn
 
 from physviz.errors import OptionError
+from physviz.jobs.states import is_terminal
+from physviz.train.metrics import records_of
 from physviz.widgets.base import View
 from physviz.widgets.controls import button
 from physviz.widgets.plots import CurvePanel
 
 LOG_LINES = 200
-TERMINAL = ("completed", "failed", "cancelled")
 STATUS_COLORS = {"pending": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                  "cancelled": "warning", "unknown": "dark"}
 
@@ -278,7 +279,7 @@ class JobMonitor(View):
     # -- polling --------------------------------------------------------------------------------
     def start(self) -> None:
         """Poll every `period_ms` from the event loop (each poll only reads what is new)."""
-        if self._callback is None and self.job is not None and self.state not in TERMINAL:
+        if self._callback is None and self.job is not None and not is_terminal(self.state):
             self._callback = pn.state.add_periodic_callback(self.poll, period=self.period_ms)
 
     def stop(self) -> None:
@@ -301,8 +302,8 @@ class JobMonitor(View):
                 self._log_lines = (self._log_lines + text.splitlines())[-LOG_LINES:]
                 self.log.value = "\n".join(self._log_lines)
             self._show_status()
-            self.cancel_button.disabled = self.state in TERMINAL
-            if self.state in TERMINAL:
+            self.cancel_button.disabled = is_terminal(self.state)
+            if is_terminal(self.state):
                 self.stop()
                 self.refresh_jobs()
             if self.error:
@@ -329,8 +330,8 @@ class JobMonitor(View):
 
     def _show_status(self) -> None:
         job = self.job
-        last = next((r for r in reversed(self.rows) if r.get("kind") == "train"), None)
-        done = next((r for r in reversed(self.rows) if r.get("kind") == "done"), None)
+        trains, dones = records_of(self.rows, "train"), records_of(self.rows, "done")
+        last, done = (trains[-1] if trains else None), (dones[-1] if dones else None)
         parts = [f"**{job.name}** `{job.id}` · {job.backend} · **{self.state}**"]
         if last is not None:
             parts.append(f"step {last.get('step')} · loss {last.get('loss', float('nan')):.4g} · "

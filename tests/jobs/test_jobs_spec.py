@@ -12,9 +12,10 @@ import pytest
 
 import physviz.jobs as pj
 from physviz.errors import PhysvizError
-from physviz.jobs.backends.base import combine, decode_text, parse_metrics, scrubbed_env
+from physviz.jobs.backends.base import combine, decode_text, scrubbed_env
 from physviz.jobs.layout import Layout, node_argv, rewrite_config, torchrun_argv
 from physviz.jobs.spec import parse_time_limit
+from physviz.train.metrics import parse_metrics
 from tests.realparts.procs import canary, hostile_text
 
 from tests.paths import REPO

@@ -1,19 +1,15 @@
 """The interface every backend implements, and what they share (reading by offset, status rules)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
     from physviz.jobs.store import JobStore
-
-STATES = ("pending", "running", "completed", "failed", "cancelled", "unknown")
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 class Backend(ABC):
@@ -27,7 +23,7 @@ class Backend(ABC):
 
     @abstractmethod
     def status(self, job: "Job") -> str:
-        """One of STATES, asked of the scheduler or the hosts now."""
+        """One of physviz.jobs.states.STATES, asked of the scheduler or the hosts now."""
 
     @abstractmethod
     def read(self, job: "Job", which: str, offset: int, limit: int) -> bytes:
@@ -85,25 +81,6 @@ def decode_text(data: bytes, final: bool = False) -> tuple[str, int]:
                     cut = len(data) - back
             break
     return data[:cut].decode("utf-8", errors="replace"), cut
-
-
-def parse_metrics(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Parsed complete lines of a metrics.jsonl chunk and the bytes they took (a partial last line waits)."""
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], 0
-    rows = []
-    for line in data[: end + 1].splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, end + 1
 
 
 def copy_output(src: str, dest: Path | None) -> Path:

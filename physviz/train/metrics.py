@@ -1,0 +1,105 @@
+"""The metrics.jsonl record a training run writes: one JSON object a line, ``kind`` train/valid/done.
+
+A "train" line has ``step``, ``loss``, ``lr`` (and throughput); a "valid" line ``step``, ``vrmse``
+(per dataset) and ``loss``; the "done" line ``step`` and ``checkpoint``. Every line has ``time``.
+After a resume, the lines of steps after the checkpoint are dropped and written again.
+Imports neither torch nor numpy: the jobs, the server and the views read it too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+METRICS_FILE = "metrics.jsonl"
+KINDS = ("train", "valid", "done")
+
+
+def _record(line: bytes | str) -> dict[str, Any] | None:
+    """The JSON object on one line, or None for a blank, unfinished or foreign line."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def parse_metrics(chunk: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Parsed complete lines of a metrics.jsonl chunk and the bytes they took (a partial last line waits)."""
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], 0
+    records = [r for r in map(_record, chunk[: end + 1].splitlines()) if r is not None]
+    return records, end + 1
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl file ([] if it does not exist); lines that do not parse are left out."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [r for r in map(_record, text.splitlines()) if r is not None]
+
+
+def records_of(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The records of one kind ("train", "valid" or "done"), in order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown metrics kind {kind!r} (one of {', '.join(KINDS)})")
+    return [r for r in records if r.get("kind") == kind]
+
+
+def last_step(records: Iterable[dict[str, Any]]) -> int:
+    """The highest step of the records (0 if there is none)."""
+    return max((int(r.get("step", 0)) for r in records), default=0)
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Keep the lines of steps up to `step`, minus "done" lines and a last line a killed writer left unfinished."""
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        record = _record(line)
+        if record is not None and record.get("kind") != "done" and int(record.get("step", 0)) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class MetricsWriter:
+    """Appends JSON lines to metrics.jsonl on rank 0, flushed after every line.
+
+    On a resume from step ``resume_step`` the lines of later steps (which the resumed run
+    writes again) and any earlier run's "done" line are dropped first, so every step
+    appears once.
+    """
+
+    def __init__(self, path: Path, enabled: bool, truncate: bool, resume_step: int = 0) -> None:
+        self.path = path
+        self.lines: list[dict[str, Any]] = []
+        self._fh: IO[str] | None = None
+        if enabled:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not truncate and path.exists():
+                trim_metrics(path, resume_step)
+            self._fh = open(path, "w" if truncate else "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Add one record (stamped with ``time``), on disk at once."""
+        record = {**record, "time": time.time()}
+        self.lines.append(record)
+        if self._fh is not None:
+            self._fh.write(json.dumps(record, allow_nan=False, default=float) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        """Close the file (the records stay in ``lines``)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
