@@ -51,3 +51,7 @@ class ParameterError(PhysvizError, ValueError):
 
 class SimulationError(PhysvizError, RuntimeError):
     """A simulation went unstable (NaN/inf) or could not advance."""
+
+
+class TrainingFailedError(PhysvizError, RuntimeError):
+    """A training run in a subprocess (``python -m physviz.train``) ended with a non-zero exit status."""

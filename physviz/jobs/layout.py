@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass
 
 from physviz.jobs.spec import JobSpec
+from physviz.train.command import train_argv
 from physviz.train.metrics import METRICS_FILE
 
 # Runs one node: records its pid, runs the prologue, runs torchrun, writes the exit code.
@@ -162,7 +163,7 @@ def worker_argv(spec: JobSpec, layout: Layout, rewrite: dict[str, str] | None = 
     for item in spec.overrides:
         key, value = item.split("=", 1)
         overrides.append(f"{key}={rewrite_value(value, rewrite)}")
-    return [python, "-m", "physviz.train", layout.config, *overrides]
+    return train_argv(layout.config, overrides, python)
 
 
 def torchrun_argv(spec: JobSpec, layout: Layout, *, nnodes: int, endpoint: str | None, rdzv_id: str,

@@ -1,0 +1,26 @@
+"""Running ``python -m physviz.train`` as a subprocess: the command line and a blocking run (imports no torch)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from physviz.errors import TrainingFailedError
+
+
+def train_argv(config: str | os.PathLike[str], overrides: Sequence[str] = (), python: str | None = None) -> list[str]:
+    """``[python, "-m", "physviz.train", config, *overrides]``, with this interpreter unless `python` is given."""
+    return [python or sys.executable, "-m", "physviz.train", str(config), *overrides]
+
+
+def run_train_process(config: str | os.PathLike[str], overrides: Sequence[str] = ()) -> None:
+    """Train as the config file says in a child process of this interpreter; wait for it to end.
+
+    Its output goes to this process's stdout and stderr. A run that fails raises
+    `TrainingFailedError`; rerunning it resumes from the run's last checkpoint.
+    """
+    proc = subprocess.run(train_argv(config, overrides))
+    if proc.returncode != 0:
+        raise TrainingFailedError(
+            f"Training with {config} stopped with exit status {proc.returncode}; rerun to resume from its last checkpoint.")
