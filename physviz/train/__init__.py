@@ -2,7 +2,8 @@
 
 - ``python -m physviz.train CONFIG.yaml [key.sub=value ...]``: alone or under ``torchrun``.
 - ``TrainConfig``: the validated config (``from_yaml``, ``to_yaml``, ``validate``); no torch needed.
-- ``run(config) -> RunResult``: the loop; ``finetune(model, train_ds, ...)``: the same loop on an xarray Dataset.
+- ``run(config) -> RunResult``: the loop; ``finetune(model, train_ds, valid_ds, config, **options)``: the same loop
+  on an xarray Dataset (options: ``FinetuneOptions``).
 - ``example_config(data_dir, output_dir, steps=...)``: a small valid config (tiny model).
 - ``WellSource``, ``XarraySource``, ``MixedBatchSampler``: the data side, usable alone.
 """
@@ -18,6 +19,7 @@ _LAZY = {
     "run": "physviz.train.loop",
     "RunResult": "physviz.train.loop",
     "finetune": "physviz.train.api",
+    "FinetuneOptions": "physviz.train.api",
     "WellSource": "physviz.train.sources",
     "XarraySource": "physviz.train.sources",
     "MixedBatchSampler": "physviz.train.sampler",

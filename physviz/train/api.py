@@ -1,75 +1,143 @@
 """`physviz.finetune(model, train_ds, ...)`: fine-tune in a notebook on an xarray Dataset, with the same loop."""
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from physviz.errors import OptionError
-from physviz.train.config import TrainConfig, apply_overrides
+from physviz.train.config import (
+    Device,
+    Freeze,
+    Loss,
+    Precision,
+    RolloutSection,
+    TrainConfig,
+    TrainConfigError,
+)
+from physviz.typed_config import Config, setting
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from physviz.model.avit import AViT
+    from physviz.train.loop import RunResult
 
 
-def finetune(model: Any, train_ds: Any, *, steps: int = 100, fields: Sequence[str] | None = None,
-             valid_ds: Any = None, n_steps_input: int | None = None, freeze: str = "none", lr: float = 1e-4,
-             blocks_lr_scale: float = 1.0, reset_refiner: bool = False, fresh_fraction: float = 0.0,
-             init_fields: dict[str, str] | None = None, batch_size: int | None = None, tokens: int = 4096, loss: str = "vmse", output_dir: str | os.PathLike[str] | None = None,
-             append_fields: bool = True, family: str | None = None, seed: int = 0, progress: bool = True,
-             overrides: Sequence[str] | None = None, **settings: Any) -> Any:
+@dataclass
+class FinetuneOptions(Config):
+    """Options of `physviz.finetune`; give them as keywords, as a mapping, or as this dataclass.
+
+    | option | default | meaning |
+    |---|---|---|
+    | ``steps`` | 100 | optimizer steps |
+    | ``lr`` | 1e-4 | peak learning rate (AdamW, cosine decay after the warm-up) |
+    | ``warmup_steps`` | None | linear warm-up steps; None: ``min(10, steps // 10)`` |
+    | ``weight_decay`` | 1e-3 | AdamW weight decay (not on biases and norms) |
+    | ``freeze`` | "none" | "none" trains everything, "processor" freezes the space-time blocks, "middle" trains only the field embedding and decoder head |
+    | ``blocks_lr_scale`` | 1.0 | learning-rate factor of the space-time blocks (discriminative fine-tuning; below 1 the pretrained processor moves less) |
+    | ``fields`` | None | channels to train on; None: every time-varying field |
+    | ``append_fields`` | True | fields the model's registry does not know get new embedding slots (False: an error) |
+    | ``family`` | None | registry family for the field lookup (MPP registries) |
+    | ``n_steps_input`` | None | context frames; None: the model's context length, capped by the trajectory length less the rollout targets |
+    | ``tokens`` | 4096 | token budget of a micro-batch (sets the batch size) |
+    | ``batch_size`` | None | samples per micro-batch instead of the token budget |
+    | ``rollout`` | {steps: 1, gradient: last} | rollout training: predict ``steps`` frames from the model's own output; ``gradient`` "last" (pushforward) or "all" |
+    | ``loss`` | "vmse" | "vmse", "nmse", "mse" or "mae" |
+    | ``precision`` | "fp32" | "fp32" or "bf16" (autocast) |
+    | ``device`` | "auto" | "auto", "cpu" or "cuda" |
+    | ``valid_batches`` | 4 | batches of ``valid_ds`` per validation |
+    | ``valid_every`` | 0 | validate every this many steps (0: only at the end); needs ``valid_ds`` |
+    | ``log_every`` | 1 | steps per metrics.jsonl line |
+    | ``output_dir`` | None | folder for metrics.jsonl and final.safetensors; None: a new temporary folder |
+    | ``progress`` | True | show a progress bar |
+    | ``seed`` | 0 | seed of the sampling order and the model's random parts |
+    """
+
+    config_name = "fine-tune options"
+    config_error = TrainConfigError
+
+    steps: int = setting(100, min=1)
+    lr: float = setting(1e-4, above=0)
+    warmup_steps: int | None = setting(None, min=0)
+    weight_decay: float = setting(1e-3, min=0)
+    freeze: Freeze = "none"
+    blocks_lr_scale: float = setting(1.0, above=0, max=100)
+    fields: list[str] | None = None
+    append_fields: bool = True
+    family: str | None = None
+    n_steps_input: int | None = setting(None, min=1)
+    tokens: int = setting(4096, min=1)
+    batch_size: int | None = setting(None, min=1)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
+    loss: Loss = "vmse"
+    precision: Precision = "fp32"
+    device: Device = "auto"
+    valid_batches: int = setting(4, min=1)
+    valid_every: int = setting(0, min=0)
+    log_every: int = setting(1, min=1)
+    output_dir: str | None = None
+    progress: bool = True
+    seed: int = 0
+
+    def train_config(self, name: str, n_steps_input: int, output_dir: str, validate: bool) -> TrainConfig:
+        """The TrainConfig of one fine-tune on an in-memory dataset called `name`."""
+        data = {"path": "<xarray>", "name": name, "n_steps_input": n_steps_input, "fields": self.fields,
+                "batch_size": self.batch_size, "family": self.family}
+        warmup = self.warmup_steps if self.warmup_steps is not None else min(10, self.steps // 10)
+        return TrainConfig.from_dict({
+            "output_dir": output_dir,
+            "data": [data],
+            "steps": self.steps,
+            "n_steps_input": n_steps_input,
+            "batch": {"tokens": self.tokens, "scope": "rank", "accumulate": 1},
+            "optimizer": {"lr": self.lr, "warmup_steps": warmup, "weight_decay": self.weight_decay},
+            "loss": self.loss,
+            "precision": self.precision,
+            "device": self.device,
+            "resume": "never",
+            "seed": self.seed,
+            "progress": self.progress,
+            "log_every": self.log_every,
+            "valid_every": self.valid_every if validate else 0,
+            "valid_batches": self.valid_batches if validate else 0,
+            "finetune": {"freeze": self.freeze, "blocks_lr_scale": self.blocks_lr_scale,
+                         "append_fields": self.append_fields},
+            "rollout": self.rollout.to_dict(),
+        })
+
+
+def finetune(model: AViT, train_ds: xr.Dataset, valid_ds: xr.Dataset | None = None,
+             config: FinetuneOptions | Mapping[str, Any] | None = None, **overrides: Any) -> RunResult:
     """Fine-tune `model` (trained in place) on windows of `train_ds`; returns the RunResult (``.model``, ``.metrics``).
 
-    ``train_ds`` is a Dataset in the physviz schema (dims trajectory?, time, x, y[, z]);
-    ``fields`` picks channels (default: every time-varying field). Fields the model's
-    registry does not know get new embedding slots (``append_fields``). ``freeze`` is
-    'none', 'processor' or 'middle'; ``blocks_lr_scale`` multiplies the learning rate of the
-    space-time blocks (below 1 the pretrained processor moves less than the parts that learn
-    the new fields); ``reset_refiner`` starts a fresh full-resolution refiner; ``fresh_fraction`` moves
-    every weight that far towards a fresh init first (a softened warm start); ``init_fields``
-    ({new field: pretrained field}, e.g. ``{"density": "height"}``) starts a field from an analogue's
-    weights. ``n_steps_input`` defaults to the model's context
-    frames, capped by the trajectory length (less the rollout targets). The run writes metrics.jsonl and
-    final.safetensors to ``output_dir`` (a new temporary folder if None). ``settings`` are
-    further TrainConfig keys (e.g. ``log_every``, ``precision``, ``device``,
-    ``rollout={"steps": 3}`` for pushforward rollout training) and
-    ``overrides`` dotted ``key.sub=value`` strings.
+    ``train_ds`` (and ``valid_ds``) is a Dataset in the physviz schema (dims trajectory?, time,
+    x, y[, z]). ``config`` is a `FinetuneOptions` (or a mapping of its options) and
+    ``overrides`` are options changed from it, e.g. ``finetune(model, ds, steps=200,
+    freeze="processor")``; the options are listed in `FinetuneOptions`. An unknown option
+    raises `TrainConfigError` naming it. The run writes metrics.jsonl and final.safetensors
+    to ``output_dir``.
     """
     from physviz.train.loop import run
     from physviz.train.sources import XarraySource
 
+    base = config if isinstance(config, FinetuneOptions) else FinetuneOptions.from_dict(dict(config or {}))
+    opts = FinetuneOptions.from_dict({**base.to_dict(), **overrides}) if overrides else base
     if not hasattr(model, "registry") or not hasattr(model, "config"):
         raise OptionError("finetune() needs a physviz model (physviz.load_model(...) or physviz.model.AViT).")
     if "time" not in getattr(train_ds, "dims", {}):
         raise OptionError("finetune() needs an xarray Dataset with a 'time' dimension as train_ds.")
     n_time = int(train_ds.sizes["time"])
-    rollout = settings.get("rollout")
-    n_out = int(rollout.get("steps", 1)) if isinstance(rollout, dict) and isinstance(rollout.get("steps", 1), int) else 1
-    n_in = n_steps_input if n_steps_input is not None else max(1, min(model.config.context_frames, n_time - max(1, n_out)))
-    out = str(output_dir) if output_dir is not None else tempfile.mkdtemp(prefix="physviz-finetune-")
-    data = {"path": "<xarray>", "name": str(train_ds.attrs.get("dataset_name") or "dataset"), "n_steps_input": n_in,
-            "fields": list(fields) if fields is not None else None, "batch_size": batch_size, "family": family}
-    cfg_dict: dict[str, Any] = {
-        "output_dir": out,
-        "data": [data],
-        "steps": int(steps),
-        "n_steps_input": n_in,
-        "batch": {"tokens": int(tokens), "scope": "rank", "accumulate": 1},
-        "optimizer": {"lr": float(lr), "warmup_steps": min(10, max(0, steps // 10))},
-        "loss": loss,
-        "resume": "never",
-        "seed": int(seed),
-        "progress": bool(progress),
-        "valid_batches": 4 if valid_ds is not None else 0,
-        "finetune": {"freeze": freeze, "append_fields": bool(append_fields), "blocks_lr_scale": blocks_lr_scale,
-                     "reset_refiner": reset_refiner, "fresh_fraction": fresh_fraction,
-                     "init_fields": dict(init_fields or {})},
-    }
-    cfg_dict.update(settings)
-    cfg = TrainConfig.from_dict(apply_overrides(cfg_dict, list(overrides or [])))
+    n_out = opts.rollout.steps
+    n_in = opts.n_steps_input or max(1, min(model.config.context_frames, n_time - n_out))
+    out = opts.output_dir if opts.output_dir is not None else tempfile.mkdtemp(prefix="physviz-finetune-")
+    name = str(train_ds.attrs.get("dataset_name") or "dataset")
+    cfg = opts.train_config(name, n_in, out, validate=valid_ds is not None)
     with_std = cfg.normalize == "stats" and cfg.loss != "nmse"
-    train = XarraySource(train_ds, list(fields) if fields is not None else None, n_in, name=data["name"],
-                         with_std=with_std, family=family, n_out=cfg.rollout.steps)
+    train = XarraySource(train_ds, opts.fields, n_in, name=name, with_std=with_std, family=opts.family, n_out=n_out)
     valid = None
     if valid_ds is not None:
-        valid = XarraySource(valid_ds, train.channels, n_in, name=data["name"], with_std=with_std, family=family)
+        valid = XarraySource(valid_ds, train.channels, n_in, name=name, with_std=with_std, family=opts.family)
         valid.info.std = train.info.std
     return run(cfg, model=model, sources=[train], valid_sources=[valid])

@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from physviz.train.config import TrainConfig, apply_overrides
+from physviz.train.config import TrainConfig, TrainConfigError
+from physviz.typed_config import apply_overrides
 
 
 def example_config(data_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str], steps: int = 20, *,
@@ -52,6 +53,6 @@ def example_config(data_dir: str | os.PathLike[str], output_dir: str | os.PathLi
         "seed": 0,
     }
     cfg.update(settings)
-    cfg = apply_overrides(cfg, overrides or [])
+    cfg = apply_overrides(cfg, overrides or [], TrainConfigError)
     TrainConfig.from_dict(cfg)  # type check now; data is checked by validate()
     return cfg

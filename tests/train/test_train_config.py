@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from physviz.train import cli
-from physviz.train.config import TrainConfig, TrainConfigError, apply_overrides
+from physviz.train.config import TrainConfig, TrainConfigError
 from physviz.train.example import example_config
+from physviz.typed_config import apply_overrides
 
 from tests.paths import REPO
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
@@ -49,24 +50,30 @@ def test_yaml_round_trip_and_defaults(well: Path, tmp_path: Path) -> None:
 def test_overrides_parse_yaml_values_and_list_indices(well: Path, tmp_path: Path) -> None:
     base = example_config(well, tmp_path / "o")
     out = apply_overrides(base, ["optimizer.lr=3e-4", "data.0.weight=2", "data.0.fields=[velocity_x]",
-                                 "finetune.freeze=middle", "model.overrides.jitter=true"])
+                                 "finetune.freeze=middle", "model.overrides.jitter=true",
+                                 "model.gradient_checkpointing=true"])
     cfg = TrainConfig.from_dict(out)
+    assert cfg.model.gradient_checkpointing is True
     assert cfg.optimizer.lr == 3e-4 and cfg.data[0].weight == 2.0 and cfg.data[0].fields == ["velocity_x"]
     assert cfg.finetune.freeze == "middle" and cfg.model.overrides == {"jitter": True}
     assert base["optimizer"]["lr"] == 1e-3  # the input is not modified
     with pytest.raises(TrainConfigError, match="key.sub=value"):
-        apply_overrides(base, ["optimizer.lr"])
+        TrainConfig.from_yaml(base, ["optimizer.lr"])
     with pytest.raises(TrainConfigError, match="not an index"):
-        apply_overrides(base, ["data.3.weight=1"])
+        TrainConfig.from_yaml(base, ["data.3.weight=1"])
 
 
 @pytest.mark.parametrize("change, needle", [
     ({"optimiser": {"lr": 1}}, "Unknown setting 'optimiser'"),
     ({"optimizer": {"learning_rate": 1}}, "Unknown setting 'optimizer.learning_rate'"),
-    ({"steps": "many"}, "'steps' must be an integer"),
-    ({"steps": 0}, "steps=0 must be at least 1"),
+    ({"steps": "many"}, "'steps' in the train config must be an integer"),
+    ({"steps": 0}, "steps=0 in the train config must be at least 1"),
     ({"parallel": "horovod"}, "choose one of auto, none, ddp, fsdp2"),
     ({"finetune": {"freeze": "everything"}}, "finetune.freeze"),
+    ({"finetune": {"fresh_fraction": 0.5}}, "Unknown setting 'finetune.fresh_fraction'"),
+    ({"optimizer": {"betas": [0.9]}}, "optimizer.betas=[0.9] must be two numbers in [0, 1)"),
+    ({"data": [{"path": "x", "fields": ["u", "u"]}]}, "data[0].fields=['u', 'u'] repeats a field"),
+    ({"output_dir": ""}, "'output_dir' is empty"),
     ({"model": {"preset": "huge"}}, "Unknown model preset 'huge'"),
     ({"model": {"preset": "tiny", "overrides": {"n_states": 8}}}, "needs at least 20 field slots"),
     ({"model": {"init_from": "/no/such/model.safetensors"}}, "does not exist"),
@@ -125,7 +132,8 @@ def test_cli_process_exit_status_2(well: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "physviz.train", str(path)], capture_output=True, text=True, env=ENV,
                           timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["physviz.train: error: Setting loss='huber' is not valid; choose one of nmse, vmse, mse, mae."]
+    assert proc.stderr.strip().splitlines() == ["physviz.train: error: Setting loss='huber' in the train config is not valid; "
+                                                "choose one of nmse, vmse, mse, mae."]
     assert not (tmp_path / "o").exists()
 
 

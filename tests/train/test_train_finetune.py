@@ -80,7 +80,7 @@ def test_freeze_presets_train_different_parameter_sets(pretrained: Path, new_phy
         model = physviz.load_model(pretrained)
         before = {k: v.clone() for k, v in model.state_dict().items()}
         physviz.finetune(model, ds, steps=2, lr=1e-3, freeze=preset, n_steps_input=2, tokens=512, progress=False,
-                         optimizer={"lr": 1e-3, "weight_decay": 0.0})
+                         weight_decay=0.0)
         changed[preset] = _changed(before, model.state_dict())
     blocks = {k for k in changed["none"] if k.startswith("blocks.")}
     assert blocks and changed["none"] - blocks
@@ -98,7 +98,7 @@ def test_blocks_lr_scale_moves_the_processor_less(pretrained: Path, new_physics)
         model = physviz.load_model(pretrained)
         before = {k: v.clone() for k, v in model.state_dict().items()}
         physviz.finetune(model, ds, steps=3, lr=1e-3, blocks_lr_scale=scale, n_steps_input=2, tokens=512,
-                                  progress=False, optimizer={"lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 0})
+                         progress=False, weight_decay=0.0, warmup_steps=0)
         after = model.state_dict()
         moved[scale] = {part: sum((after[k] - before[k]).abs().sum().item() for k in after if k.startswith(part))
                         for part in ("blocks.", "space_bag.", "debed.")}
@@ -111,7 +111,7 @@ def test_blocks_lr_scale_moves_the_processor_less(pretrained: Path, new_physics)
 def test_bad_blocks_lr_scale_is_named(pretrained: Path, new_physics) -> None:
     from physviz.train.config import TrainConfigError
 
-    with pytest.raises(TrainConfigError, match="finetune.blocks_lr_scale=0"):
+    with pytest.raises(TrainConfigError, match="blocks_lr_scale=0"):
         physviz.finetune(physviz.load_model(pretrained), new_physics, steps=1, blocks_lr_scale=0, progress=False)
 
 
@@ -154,111 +154,35 @@ def test_unknown_field_without_append_is_a_config_error(pretrained: Path, new_ph
     assert not (tmp_path / "x" / "metrics.jsonl").exists()
 
 
-def test_reset_refiner_starts_a_fresh_refiner_and_keeps_the_transformer(new_physics, tmp_path: Path) -> None:
-    """finetune.reset_refiner: the pretrained refiner's weights are replaced by a zero-initialised head, the rest kept."""
-    from physviz.model.avit import AViT
-    from physviz.model.config import ModelConfig
-
-    torch.set_num_threads(1)
-    ds = new_physics.drop_vars("chlorophyll")
-    model = AViT(ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12))
-    with torch.no_grad():
-        for p in model.refine.parameters():
-            p.add_(0.5)  # stands in for a refiner trained on other physics
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    physviz.finetune(model, ds, steps=1, lr=1e-12, reset_refiner=True, n_steps_input=2, tokens=512, progress=False,
-                     output_dir=tmp_path / "ft", optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
-    after = model.state_dict()
-    refiner = [k for k in after if k.startswith("refine.")]
-    assert refiner and any(not torch.allclose(after[k], before[k]) for k in refiner)
-    fresh = AViT(ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12))
-    head = [k for k in refiner if k in fresh.state_dict() and not fresh.state_dict()[k].any()]
-    assert head and all(after[k].abs().max() < 1e-9 for k in head)  # the zero-initialised head is zero again
-    kept = [k for k in after if k.startswith("blocks.")]
-    assert all(torch.allclose(after[k], before[k], atol=1e-6) for k in kept)
-
-
-def test_reset_refiner_without_a_refiner_is_named(pretrained: Path, new_physics) -> None:
+def test_options_come_from_keywords_a_mapping_or_the_dataclass_and_unknown_ones_are_named() -> None:
+    from physviz.train.api import FinetuneOptions
     from physviz.train.config import TrainConfigError
 
-    with pytest.raises(TrainConfigError, match="reset_refiner"):
-        physviz.finetune(physviz.load_model(pretrained), new_physics, steps=1, reset_refiner=True, progress=False)
+    opts = FinetuneOptions.from_dict({"steps": 50, "lr": 3e-4, "rollout": {"steps": 2}})
+    cfg = opts.train_config("ds", 3, "out", validate=False)
+    assert cfg.steps == 50 and cfg.optimizer.lr == 3e-4 and cfg.optimizer.warmup_steps == 5
+    assert cfg.rollout.steps == 2 and cfg.valid_batches == 0 and cfg.resume == "never"
+    assert cfg.data[0].n_steps_input == 3 and cfg.data[0].path == "<xarray>"
+    cfg = opts.replace(warmup_steps=0, freeze="middle").train_config("ds", 3, "out", validate=True)
+    assert cfg.optimizer.warmup_steps == 0 and cfg.finetune.freeze == "middle" and cfg.valid_batches == 4
+    for config, overrides, words in ((None, {"stepz": 3}, "Unknown setting 'stepz' in the fine-tune options"),
+                                     ({"reset_refiner": True}, {}, "Unknown setting 'reset_refiner'"),
+                                     (opts, {"optimizer": {"lr": 1e-3}}, "Unknown setting 'optimizer'"),
+                                     (None, {"lr": 0}, "lr=0.0 in the fine-tune options must be above 0"),
+                                     (None, {"freeze": "all"}, "freeze='all'")):
+        with pytest.raises(TrainConfigError) as info:
+            physviz.finetune(None, None, config=config, **overrides)
+        assert words in str(info.value) and "\n" not in str(info.value)
 
 
-def test_blend_fresh_moves_each_weight_part_way_to_a_seeded_fresh_init() -> None:
-    """AViT.blend_fresh: fraction 0 keeps the weights, 1 gives the seed's fresh model, 0.7 lies 70% of the way."""
-    from physviz.errors import ParameterError
-    from physviz.model.avit import AViT
-    from physviz.model.config import ModelConfig
+def test_the_options_table_lists_every_option_once_in_the_docstring_and_the_readme() -> None:
+    import dataclasses
+    import re
 
-    cfg = ModelConfig.preset("tiny", **SMALL, refine_width=8, n_states=12)
-    torch.manual_seed(5)
-    model = AViT(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(1.0)  # stands in for pretrained weights
-    pre = {k: v.clone() for k, v in model.named_parameters()}
-    torch.manual_seed(3)
-    fresh = dict(AViT(cfg).named_parameters())
-    model.blend_fresh(0.0, seed=3)
-    assert all(torch.equal(p, pre[k]) for k, p in model.named_parameters())
-    model.blend_fresh(0.7, seed=3)
-    for k, p in model.named_parameters():
-        assert torch.allclose(p, 0.3 * pre[k] + 0.7 * fresh[k], atol=1e-6), k
-    model.blend_fresh(1.0, seed=3)
-    assert all(torch.allclose(p, fresh[k], atol=1e-6) for k, p in model.named_parameters())
-    with pytest.raises(ParameterError, match="fraction"):
-        model.blend_fresh(1.5)
+    from physviz.train.api import FinetuneOptions
 
-
-def test_fresh_fraction_is_checked_and_applied_by_finetune(new_physics, tmp_path: Path) -> None:
-    """finetune(fresh_fraction=...): a bad value is a named config error; a good one moves the transformer's weights."""
-    from physviz.model.avit import AViT
-    from physviz.model.config import ModelConfig
-    from physviz.train.config import TrainConfigError
-
-    torch.set_num_threads(1)
-    ds = new_physics.drop_vars("chlorophyll")
-    model = AViT(ModelConfig.preset("tiny", **SMALL, n_states=12))
-    with pytest.raises(TrainConfigError, match="fresh_fraction"):
-        physviz.finetune(model, ds, steps=1, fresh_fraction=2.0, progress=False, output_dir=tmp_path / "bad")
-    assert not (tmp_path / "bad" / "metrics.jsonl").exists()
-    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("blocks.")}
-    physviz.finetune(model, ds, steps=1, fresh_fraction=0.5, seed=11, n_steps_input=2, tokens=512, progress=False,
-                     output_dir=tmp_path / "ft", optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
-    after = model.state_dict()
-    assert any(not torch.allclose(after[k], v, atol=1e-4) for k, v in before.items())
-
-
-def test_init_fields_start_a_new_field_from_a_pretrained_analogue(new_physics, tmp_path: Path) -> None:
-    """finetune(init_fields={new: known}): the new field's embedding, decoder and refiner weights are the known one's."""
-    from physviz.errors import ParameterError
-    from physviz.model.avit import AViT
-    from physviz.model.config import ModelConfig
-    from physviz.train.config import TrainConfigError
-
-    torch.set_num_threads(1)
-    ds = new_physics.drop_vars("chlorophyll")
-    model = AViT(ModelConfig.preset("tiny", **SMALL, n_states=24, refine_width=8))
-    src = model.registry.lookup("height")
-    with torch.no_grad():
-        model.refine.w_out.normal_()  # a trained refiner's head is not zero
-    pre = {k: v.clone() for k, v in model.state_dict().items()}
-    quiet = {"n_steps_input": 2, "tokens": 512, "progress": False}
-    for bad, match in (({"salinity": "no_such_field"}, "init_fields 'salinity': 'no_such_field'"),
-                       ({"velocity_x": "height"}, "not a field of the training data"),
-                       ({"salinity": 3}, "must map field names")):
-        with pytest.raises(TrainConfigError, match=match):
-            physviz.finetune(model, ds, steps=1, init_fields=bad, output_dir=tmp_path / "bad", **quiet)
-    physviz.finetune(model, ds, steps=1, init_fields={"salinity": "height"}, output_dir=tmp_path / "ft", **quiet,
-                     optimizer={"lr": 1e-12, "weight_decay": 0.0, "warmup_steps": 0})
-    dst, other = model.registry.lookup("salinity"), model.registry.lookup("turbidity")
-    sd = model.state_dict()
-    for key, index in (("space_bag.weight", (slice(None), dst)), ("debed.out_kernel", (slice(None), dst)),
-                       ("debed.out_bias", dst), ("refine.w_in", (slice(None), slice(None), dst)), ("refine.w_out", dst)):
-        src_index = tuple(src if i is dst else i for i in index) if isinstance(index, tuple) else src
-        torch.testing.assert_close(sd[key][index], pre[key][src_index], atol=1e-6, rtol=0)
-        other_index = tuple(other if i is dst else i for i in index) if isinstance(index, tuple) else other
-        assert not torch.allclose(sd[key][other_index], pre[key][src_index]), key  # the unmapped field kept its own
-    with pytest.raises(ParameterError, match="slot 99"):
-        model.copy_field_slots({99: src})
+    row = re.compile(r"^\s*\| ``(\w+)`` \|.*\|$", re.M)
+    doc = [m.group(0).strip() for m in row.finditer(FinetuneOptions.__doc__ or "")]
+    assert [row.match(r).group(1) for r in doc] == [f.name for f in dataclasses.fields(FinetuneOptions)]
+    readme = [m.group(0).strip() for m in row.finditer((REPO / "README.md").read_text())]
+    assert readme == doc
