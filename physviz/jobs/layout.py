@@ -236,9 +236,9 @@ def train_config_for(spec: JobSpec, layout: Layout, rewrite: dict[str, str] | No
     cfg = spec.load_train_config()
     if cfg is None:
         return None
-    import yaml
+    from physviz.typed_config import dump_yaml
 
     cfg = rewrite_config(cfg, rewrite)
     assert isinstance(cfg, dict)
     cfg["output_dir"] = layout.output
-    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+    return dump_yaml(cfg)

@@ -92,6 +92,29 @@ def test_ssh_and_slurm_settings_are_checked(tmp_path):
     assert _spec(resources={"gpus_per_node": 4}).resources.nproc == 4
 
 
+def test_backends_check_their_own_settings(tmp_path):
+    ssh, slurm, local = pj.get_backend("ssh"), pj.get_backend("slurm"), pj.get_backend("local")
+    assert local.check_spec(_spec(backend="local")) is None  # the default: nothing to check
+    with pytest.raises(pj.JobSpecError, match="ssh.hosts"):
+        ssh.check_spec(_spec(backend="ssh"))
+    ssh.check_spec(_spec(backend="ssh", ssh={"hosts": ["h"]}))
+    with pytest.raises(pj.JobSpecError, match="slurm.login.key_file"):
+        slurm.check_spec(_spec(backend="slurm", slurm={"login": {"host": "l", "key_file": str(tmp_path / "no")}}))
+    slurm.check_spec(_spec(backend="slurm", slurm={"login": "login1"}))
+
+
+def test_loading_takes_short_forms():
+    spec = _spec(ssh={"hosts": ["h1", {"host": "h2", "port": 2222}]}, slurm={"login": "login1", "env": {"N": 2}},
+                 environment={"prologue": "module load a\nmodule load b", "env": {"OMP_NUM_THREADS": 1}},
+                 resources=None)
+    assert [h.label() for h in spec.ssh.hosts] == ["h1:22", "h2:2222"] and spec.slurm.login.host == "login1"
+    assert spec.environment.prologue == ["module load a", "module load b"]
+    assert spec.environment.env == {"OMP_NUM_THREADS": "1"} and spec.slurm.env == {"N": "2"}
+    assert spec.resources == pj.Resources()
+    direct = pj.JobSpec(name="x", command=["true"], resources={"procs_per_node": 2}, ssh={"hosts": ["h"]})
+    assert direct.resources.nproc == 2 and direct.ssh.hosts[0].host == "h"
+
+
 def test_secrets_are_refused_in_a_spec():
     for key in ("password", "passphrase", "private_key"):
         with pytest.raises(pj.JobSpecError, match="secret"):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
+    from physviz.jobs.spec import JobSpec
     from physviz.jobs.store import JobStore
 
 
@@ -16,6 +17,9 @@ class Backend(ABC):
     """Submit, watch, read, cancel and fetch jobs of one kind; the scheduler (or the processes) tell the state."""
 
     name: str = ""
+
+    def check_spec(self, spec: "JobSpec") -> None:
+        """Check the spec's settings for this backend before submission; raise JobSpecError naming the first problem."""
 
     @abstractmethod
     def submit(self, job: "Job") -> None:

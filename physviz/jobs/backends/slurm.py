@@ -29,7 +29,7 @@ from physviz.jobs.layout import (
     train_config_for,
     worker_argv,
 )
-from physviz.jobs.spec import JobSpec, format_slurm_time
+from physviz.jobs.spec import JobSpec, check_host_files, format_slurm_time
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
@@ -130,6 +130,11 @@ class SlurmBackend(Backend):
     """Submits with sbatch (here or on a login node), watches with squeue/sacct, cancels with scancel."""
 
     name = "slurm"
+
+    def check_spec(self, spec: JobSpec) -> None:
+        """The login node's key files exist here (its name, port and the Slurm env are checked when loading)."""
+        if spec.slurm.login is not None:
+            check_host_files(spec.slurm.login, "slurm.login")
 
     # -- running Slurm commands ---------------------------------------------------------
     def _run(self, spec: JobSpec, argv: list[str], timeout: float = 60) -> tuple[int, str, str]:

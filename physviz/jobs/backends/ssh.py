@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from physviz.jobs import procs, sshconn
 from physviz.jobs.backends.base import Backend, combine, copy_output, read_local
 from physviz.jobs.backends.local import write_job_files
-from physviz.jobs.errors import BackendError
+from physviz.jobs.errors import BackendError, JobSpecError
 from physviz.jobs.layout import (
     Layout,
     initial_logs,
@@ -26,7 +26,7 @@ from physviz.jobs.layout import (
     torchrun_argv,
     train_config_for,
 )
-from physviz.jobs.spec import JobSpec, SSHHost
+from physviz.jobs.spec import JobSpec, SSHHost, check_host_files
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
@@ -88,6 +88,21 @@ class SSHBackend(Backend):
     """Starts one torchrun per host over asyncssh; watches and ends them by marker."""
 
     name = "ssh"
+
+    def check_spec(self, spec: JobSpec) -> None:
+        """Enough hosts for the nodes, their key files here, and (without a shared file system) the paths to stage."""
+        hosts = spec.ssh.hosts
+        if not hosts:
+            raise JobSpecError("An ssh job needs ssh.hosts; list at least one {host: ..., key_file: ...}.")
+        if len(hosts) < spec.resources.nodes:
+            n = spec.resources.nodes
+            raise JobSpecError(f"resources.nodes={n} but ssh.hosts lists {len(hosts)}; add hosts or lower nodes.")
+        for i, host in enumerate(hosts):
+            check_host_files(host, f"ssh.hosts[{i}]")
+        if not spec.ssh.shared_fs:
+            for path in spec.staged_paths():
+                if not os.path.exists(path):
+                    raise JobSpecError(f"Data path {path!r} does not exist here, so it cannot be staged to the hosts.")
 
     # -- helpers ------------------------------------------------------------------------
     def _hosts(self, job: "Job") -> list[SSHHost]:
