@@ -9,6 +9,7 @@ from physviz.errors import FieldFileNotFoundError, NotHDF5Error, UnknownLayoutEr
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NETCDF3_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
 SPLITS = ("train", "valid", "test")
+HDF5_SUFFIXES = (".hdf5", ".h5")
 
 
 def has_hdf5_signature(path: str | os.PathLike[str]) -> bool:
@@ -19,6 +20,12 @@ def has_hdf5_signature(path: str | os.PathLike[str]) -> bool:
             if fh.read(8) == HDF5_SIGNATURE:
                 return True
     return False
+
+
+def hdf5_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The .hdf5/.h5 files directly inside a folder (hidden ones left out), sorted."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix in HDF5_SUFFIXES and not p.name.startswith(".") and p.is_file())
 
 
 def is_zarr_store(path: Path) -> bool:
@@ -36,7 +43,7 @@ def kind_of(path: str | os.PathLike[str]) -> str:
             return "zarr"
         if (p / "data").is_dir() and any((p / "data" / s).is_dir() for s in SPLITS):
             return "well_dataset"
-        if any(c.suffix in (".hdf5", ".h5") for c in p.iterdir()):
+        if any(c.suffix in HDF5_SUFFIXES for c in p.iterdir()):
             return "directory"
         raise UnknownLayoutError(
             f"{p}: this directory holds no .hdf5/.h5 files, no data/{{train,valid,test}} split and is not a Zarr store."

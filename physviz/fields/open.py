@@ -145,7 +145,7 @@ def read_content(path: str | os.PathLike[str], opts: Mapping[str, Any]) -> FileC
             folder = folder / "data" / split
             if not folder.is_dir():
                 raise UnknownLayoutError(f"{p}: there is no data/{split} split in this dataset directory.")
-        files = sorted(str(c) for c in folder.iterdir() if c.suffix in (".hdf5", ".h5") and not c.name.startswith("."))
+        files = [str(c) for c in detect.hdf5_files(folder)]
         if not files:
             raise UnknownLayoutError(f"{folder}: no .hdf5/.h5 files in this directory.")
         contents: list[FileContent] = []

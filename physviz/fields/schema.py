@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,18 @@ def normalize_bc(value: Any, where: str = "boundary_conditions") -> str | list[s
     if text not in BC_TYPES:
         raise SchemaError(f"{where}: boundary condition {value!r} is not one of {', '.join(BC_TYPES)}.")
     return text
+
+
+def periodic_flags(boundary_conditions: Mapping[str, Any] | None, dims: Sequence[str]) -> tuple[int, ...]:
+    """1 per axis of `dims` whose condition is "periodic" (or a [lower, upper] pair of "periodic"), else 0."""
+    bcs = boundary_conditions or {}
+
+    def periodic(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return bool(value) and all(v == "periodic" for v in value)
+        return value == "periodic"
+
+    return tuple(int(periodic(bcs.get(d))) for d in dims)
 
 
 def decode_attr(value: Any) -> Any:

@@ -10,9 +10,8 @@ import numpy as np
 import yaml
 
 from physviz.fields.atomic import write_text_atomic
+from physviz.fields.detect import hdf5_files
 from physviz.fields.well_writer import WELL_SPLITS, group_tensor_fields
-
-WELL_SUFFIXES = (".hdf5", ".h5")
 
 
 class _Moments:
@@ -80,12 +79,6 @@ def compute_stats(files: Iterable[str | os.PathLike[str]]) -> dict[str, dict[str
     return out
 
 
-def well_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The Well HDF5 files directly inside a folder, sorted."""
-    folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix in WELL_SUFFIXES and not p.name.startswith("."))
-
-
 def stats_location(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     """Where a file's stats.yaml goes, and which files it covers (the train split)."""
     path = Path(path)
@@ -93,9 +86,9 @@ def stats_location(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     if parent.name in WELL_SPLITS and parent.parent.name == "data":
         root = parent.parent.parent
         train = parent.parent / "train"
-        files = well_files(train) if train.is_dir() and well_files(train) else well_files(parent)
+        files = hdf5_files(train) if train.is_dir() and hdf5_files(train) else hdf5_files(parent)
         return root / "stats.yaml", files
-    return parent / "stats.yaml", well_files(parent)
+    return parent / "stats.yaml", hdf5_files(parent)
 
 
 def write_stats(files: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:

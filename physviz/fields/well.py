@@ -3,17 +3,41 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from physviz.errors import InconsistentShapeError, UnknownLayoutError
+from physviz.errors import FieldFileNotFoundError, InconsistentShapeError, UnknownLayoutError
+from physviz.fields.detect import SPLITS, hdf5_files
 from physviz.fields.h5util import as_bool, as_python, as_str, as_str_list
 from physviz.fields.lazy import FileContent, H5Slab, LazyVariable
 from physviz.fields.schema import SPATIAL_DIMS, component_names, normalize_bc
 
 FORMAT = "the_well"
+
+
+def split_files(path: str | os.PathLike[str], split: str) -> tuple[list[Path], Path]:
+    """The HDF5 files of one split of a Well dataset path, and the dataset root (where stats.yaml lives).
+
+    ``path`` may be a Well dataset folder (``data/<split>/``), its ``data`` folder, a split folder,
+    a folder holding ``<split>/`` folders or HDF5 files directly (those count as the train split),
+    or one file (the train split). A split that is not there has no files.
+    """
+    p = Path(path).expanduser()
+    if p.is_file():
+        return ([p] if split == "train" else []), p.parent
+    if not p.is_dir():
+        raise FieldFileNotFoundError(f"{p}: no such file or directory.")
+    for folder, root in ((p / "data" / split, p), (p / split, p.parent if p.name == "data" else p)):
+        if folder.is_dir():
+            return hdf5_files(folder), root
+    if p.name in SPLITS and p.parent.name == "data":
+        return (hdf5_files(p) if p.name == split else []), p.parent.parent
+    return (hdf5_files(p) if split == "train" else []), p
 
 
 def is_well(f: h5py.File) -> bool:
@@ -33,7 +57,7 @@ def _coord(path: str, name: str, values: np.ndarray, sample_varying: bool) -> tu
     return LazyVariable((name,), values), name
 
 
-def _boundary_conditions(path: str, f: h5py.File, spatial: list[str], names: tuple[str, ...]) -> dict[str, Any]:
+def boundary_conditions(path: str, f: h5py.File, spatial: list[str], names: tuple[str, ...]) -> dict[str, Any]:
     """Reduce The Well's boundary masks to one condition per axis end."""
     ends = {n: ["open", "open"] for n in names}
     group = f.get("boundary_conditions")
@@ -64,8 +88,37 @@ def _boundary_conditions(path: str, f: h5py.File, spatial: list[str], names: tup
     return {axis: normalize_bc(v) for axis, v in ends.items()}
 
 
-def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) -> FileContent:
-    """Describe a Well file lazily: coordinates and attrs now, field data on indexing."""
+@dataclass
+class WellField:
+    """One field dataset of a Well file (``t<order>_fields/<name>``) and what its attrs say of its axes."""
+
+    name: str
+    order: int
+    dataset: h5py.Dataset
+    sample_varying: bool
+    time_varying: bool
+    dim_varying: list[bool]  # one per spatial axis; False: stored with size 1 or left out
+
+    @property
+    def lead(self) -> int:
+        """How many leading axes (trajectory, time) the stored array has."""
+        return int(self.sample_varying) + int(self.time_varying)
+
+
+@dataclass
+class WellHeader:
+    """The metadata of a Well file: spatial dims, grid size, time steps, trajectories and fields."""
+
+    spatial: list[str]  # as the file names them
+    names: tuple[str, ...]  # as physviz names them: x, y, z
+    n_time: int
+    sizes: list[int]
+    n_trajectories: int | None  # None: the file has no sample-varying field and no n_trajectories
+    fields: list[WellField]
+
+
+def read_header(path: str, f: h5py.File) -> WellHeader:
+    """A Well file's dimensions and fields (no field data); InconsistentShapeError names what is missing."""
     dims_group = f["dimensions"]
     spatial = as_str_list(dims_group.attrs.get("spatial_dims"))
     if not spatial or len(spatial) > 3:
@@ -73,23 +126,10 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
     for d in ["time", *spatial]:
         if d not in dims_group:
             raise InconsistentShapeError(f"{path}: dimensions/{d} is missing.")
-    names = SPATIAL_DIMS[: len(spatial)]
     ndim = len(spatial)
-    coords: dict[str, LazyVariable] = {}
-    tds = dims_group["time"]
-    t_var, t_name = _coord(path, "time", tds[()], as_bool(tds.attrs.get("sample_varying"), False))
-    coords[t_name] = t_var
-    n_time = tds.shape[-1]
-    sizes = []
-    for d, n in zip(spatial, names):
-        dset = dims_group[d]
-        var, cname = _coord(path, n, dset[()], as_bool(dset.attrs.get("sample_varying"), False))
-        coords[cname] = var
-        sizes.append(dset.shape[-1])
     n_traj = f.attrs.get("n_trajectories")
     n_traj = int(n_traj) if n_traj is not None else None
-
-    variables: dict[str, LazyVariable] = {}
+    fields = []
     for order in range(3):
         group = f.get(f"t{order}_fields")
         if group is None:
@@ -100,63 +140,87 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
                     f"{path}: t{order}_fields lists field {name!r} but holds no dataset of that name."
                 )
             dset = group[name]
-            sv = as_bool(dset.attrs.get("sample_varying"), True)
-            tv = as_bool(dset.attrs.get("time_varying"), True)
             dim_varying = [bool(v) for v in np.atleast_1d(dset.attrs.get("dim_varying", [True] * ndim))]
-            if len(dim_varying) != ndim:
-                dim_varying = [True] * ndim
-            if sv and n_traj is None:
-                n_traj = dset.shape[0]
-            lead = (["trajectory"] if sv else []) + (["time"] if tv else [])
-            lead_sizes = ([n_traj] if sv else []) + ([n_time] if tv else [])
-            where = f"{path}: field t{order}_fields/{name}"
-            stored = dset.shape
-            n_lead = len(lead)
-            tail = stored[len(stored) - order :] if order else ()
-            mid = stored[n_lead : len(stored) - order]
-            if list(stored[:n_lead]) != lead_sizes or tuple(tail) != (ndim,) * order:
-                raise InconsistentShapeError(
-                    f"{where} has shape {stored}; expected {tuple(lead_sizes)} + spatial {tuple(sizes)} + {(ndim,) * order} "
-                    f"({'trajectory, ' if sv else ''}{'time, ' if tv else ''}{', '.join(spatial)}{', components' if order else ''})."
-                )
-            template: list[Any] = list(range(n_lead))
-            var_dims = list(lead)
-            shape = list(lead_sizes)
-            if len(mid) == ndim:
-                for i, (m, n) in enumerate(zip(mid, sizes)):
-                    if dim_varying[i] and m == n:
-                        template.append(len(var_dims))
-                        var_dims.append(names[i])
-                        shape.append(n)
-                    elif not dim_varying[i] and m == 1:
-                        template.append((0,))
-                    else:
+            field = WellField(name, order, dset, as_bool(dset.attrs.get("sample_varying"), True),
+                              as_bool(dset.attrs.get("time_varying"), True),
+                              dim_varying if len(dim_varying) == ndim else [True] * ndim)
+            if field.sample_varying and n_traj is None:
+                n_traj = int(dset.shape[0])
+            fields.append(field)
+    return WellHeader(spatial, SPATIAL_DIMS[:ndim], int(dims_group["time"].shape[-1]),
+                      [int(dims_group[d].shape[-1]) for d in spatial], n_traj, fields)
+
+
+def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) -> FileContent:
+    """Describe a Well file lazily: coordinates and attrs now, field data on indexing."""
+    header = read_header(path, f)
+    dims_group = f["dimensions"]
+    spatial, names, n_traj = header.spatial, header.names, header.n_trajectories
+    ndim = len(spatial)
+    coords: dict[str, LazyVariable] = {}
+    tds = dims_group["time"]
+    t_var, t_name = _coord(path, "time", tds[()], as_bool(tds.attrs.get("sample_varying"), False))
+    coords[t_name] = t_var
+    n_time, sizes = header.n_time, header.sizes
+    for d, n in zip(spatial, names):
+        dset = dims_group[d]
+        var, cname = _coord(path, n, dset[()], as_bool(dset.attrs.get("sample_varying"), False))
+        coords[cname] = var
+
+    variables: dict[str, LazyVariable] = {}
+    for wf in header.fields:
+        name, order, dset, dim_varying = wf.name, wf.order, wf.dataset, wf.dim_varying
+        sv, tv = wf.sample_varying, wf.time_varying
+        lead = (["trajectory"] if sv else []) + (["time"] if tv else [])
+        lead_sizes = ([n_traj] if sv else []) + ([n_time] if tv else [])
+        where = f"{path}: field t{order}_fields/{name}"
+        stored = dset.shape
+        n_lead = len(lead)
+        tail = stored[len(stored) - order :] if order else ()
+        mid = stored[n_lead : len(stored) - order]
+        if list(stored[:n_lead]) != lead_sizes or tuple(tail) != (ndim,) * order:
+            raise InconsistentShapeError(
+                f"{where} has shape {stored}; expected {tuple(lead_sizes)} + spatial {tuple(sizes)} + {(ndim,) * order} "
+                f"({'trajectory, ' if sv else ''}{'time, ' if tv else ''}{', '.join(spatial)}{', components' if order else ''})."
+            )
+        template: list[Any] = list(range(n_lead))
+        var_dims = list(lead)
+        shape = list(lead_sizes)
+        if len(mid) == ndim:
+            for i, (m, n) in enumerate(zip(mid, sizes)):
+                if dim_varying[i] and m == n:
+                    template.append(len(var_dims))
+                    var_dims.append(names[i])
+                    shape.append(n)
+                elif not dim_varying[i] and m == 1:
+                    template.append((0,))
+                else:
+                    raise InconsistentShapeError(
+                        f"{where} has {m} points along {spatial[i]}, but dimensions/{spatial[i]} has {n}."
+                    )
+        elif len(mid) == sum(dim_varying):
+            it = iter(mid)
+            for i, n in enumerate(sizes):
+                if dim_varying[i]:
+                    m = next(it)
+                    if m != n:
                         raise InconsistentShapeError(
                             f"{where} has {m} points along {spatial[i]}, but dimensions/{spatial[i]} has {n}."
                         )
-            elif len(mid) == sum(dim_varying):
-                it = iter(mid)
-                for i, n in enumerate(sizes):
-                    if dim_varying[i]:
-                        m = next(it)
-                        if m != n:
-                            raise InconsistentShapeError(
-                                f"{where} has {m} points along {spatial[i]}, but dimensions/{spatial[i]} has {n}."
-                            )
-                        template.append(len(var_dims))
-                        var_dims.append(names[i])
-                        shape.append(n)
-            else:
-                raise InconsistentShapeError(
-                    f"{where} has shape {stored}, which does not fit spatial dims {spatial} of sizes {sizes}."
-                )
-            channels = component_names(name, order, names)
-            for channel, comp in zip(channels, itertools.product(range(ndim), repeat=order)):
-                full = template + [(c,) for c in comp]
-                variables[channel] = LazyVariable(
-                    tuple(var_dims),
-                    H5Slab(manager, dset.name, shape, dset.dtype, full, f"{path}: field {channel!r}", check_finite),
-                )
+                    template.append(len(var_dims))
+                    var_dims.append(names[i])
+                    shape.append(n)
+        else:
+            raise InconsistentShapeError(
+                f"{where} has shape {stored}, which does not fit spatial dims {spatial} of sizes {sizes}."
+            )
+        channels = component_names(name, order, names)
+        for channel, comp in zip(channels, itertools.product(range(ndim), repeat=order)):
+            full = template + [(c,) for c in comp]
+            variables[channel] = LazyVariable(
+                tuple(var_dims),
+                H5Slab(manager, dset.name, shape, dset.dtype, full, f"{path}: field {channel!r}", check_finite),
+            )
 
     params: dict[str, Any] = {}
     for p in as_str_list(f.attrs.get("simulation_parameters")):
@@ -178,7 +242,7 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
 
     attrs: dict[str, Any] = {
         "dataset_name": as_str(f.attrs.get("dataset_name", "")),
-        "boundary_conditions": _boundary_conditions(path, f, spatial, names),
+        "boundary_conditions": boundary_conditions(path, f, spatial, names),
         "simulation_parameters": params,
     }
     grid_type = as_str(f.attrs.get("grid_type", "cartesian"))

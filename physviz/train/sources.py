@@ -8,6 +8,7 @@ No torch here.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,37 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from physviz.fields.schema import SPATIAL_DIMS, component_names
+from physviz.errors import PhysvizError
+from physviz.fields.schema import SPATIAL_DIMS, component_names, periodic_flags
+from physviz.fields.well import split_files
 from physviz.train.config import DatasetSpec, TrainConfigError
-
-SUFFIXES = (".hdf5", ".h5")
 
 
 # -- locating files ------------------------------------------------------------------
-def _h5_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith("."))
-
-
-def split_files(path: str | os.PathLike[str], split: str) -> tuple[list[Path], Path]:
-    """Well files of one split of a dataset path, and the dataset root (where stats.yaml lives).
-
-    ``path`` may be a Well dataset folder (``data/<split>/``), its ``data`` folder, a folder
-    holding ``<split>/`` folders or HDF5 files directly (those count as every split), or one file.
-    """
-    p = Path(path).expanduser()
-    if p.is_file():
-        return ([p] if split == "train" else []), p.parent
-    if not p.is_dir():
-        return [], p
-    for folder, root in ((p / "data" / split, p), (p / split, p.parent if p.name == "data" else p)):
-        if folder.is_dir():
-            return _h5_in(folder), root
-    if p.name in ("train", "valid", "test") and p.parent.name == "data":
-        return (_h5_in(p) if p.name == split else []), p.parent.parent
-    direct = _h5_in(p)
-    return (direct if split == "train" else []), p
-
-
 def stats_for(root: Path, files: list[Path]) -> dict[str, Any] | None:
     """The stats.yaml of a dataset (root or the files' folder), or None."""
     import yaml
@@ -92,7 +69,8 @@ def read_file_info(path: str | os.PathLike[str]) -> FileInfo:
     """Read a Well file's metadata (no field data); raise TrainConfigError if it is not a Well file."""
     import h5py
 
-    from physviz.fields.h5util import as_bool, as_str, as_str_list
+    from physviz.fields.h5util import as_str
+    from physviz.fields.well import boundary_conditions, is_well, read_header
 
     path = str(path)
     try:
@@ -100,66 +78,38 @@ def read_file_info(path: str | os.PathLike[str]) -> FileInfo:
     except OSError as exc:
         raise TrainConfigError(f"Data file {path!r} cannot be opened as HDF5 ({exc}).") from None
     with f:
-        if "dimensions" not in f or not any(f"t{i}_fields" in f for i in range(3)):
+        if not is_well(f):
             raise TrainConfigError(
                 f"Data file {path!r} is not in The Well's layout (no dimensions/ and t0_fields/ groups); "
                 "convert it with physviz.to_well."
             )
-        dims = f["dimensions"]
-        spatial_names = as_str_list(dims.attrs.get("spatial_dims"))
-        if not 1 <= len(spatial_names) <= 3 or "time" not in dims or any(d not in dims for d in spatial_names):
-            raise TrainConfigError(f"Data file {path!r} has incomplete dimensions/ (spatial_dims {spatial_names!r}).")
-        ndim = len(spatial_names)
-        names = SPATIAL_DIMS[:ndim]
-        n_time = int(dims["time"].shape[-1])
-        spatial = tuple(int(dims[d].shape[-1]) for d in spatial_names)
-        n_traj = f.attrs.get("n_trajectories")
-        n_traj = int(n_traj) if n_traj is not None else None
-        channels: dict[str, ChannelRead] = {}
-        for order in range(3):
-            group = f.get(f"t{order}_fields")
-            if group is None:
-                continue
-            for name in as_str_list(group.attrs.get("field_names")):
-                if name not in group:
-                    raise TrainConfigError(f"Data file {path!r}: t{order}_fields lists {name!r} but holds no such dataset.")
-                dset = group[name]
-                sv = as_bool(dset.attrs.get("sample_varying"), True)
-                tv = as_bool(dset.attrs.get("time_varying"), True)
-                if sv and n_traj is None:
-                    n_traj = int(dset.shape[0])
-                lead = int(sv) + int(tv)
-                mid = tuple(int(s) for s in dset.shape[lead: dset.ndim - order])
-                dv = [bool(v) for v in np.atleast_1d(dset.attrs.get("dim_varying", [True] * ndim))]
-                if len(dv) != ndim:
-                    dv = [True] * ndim
-                if len(mid) == sum(dv) and len(mid) != ndim:  # non-varying axes omitted
-                    it = iter(mid)
-                    mid = tuple(next(it) if v else 1 for v in dv)
-                if len(mid) != ndim or any(m not in (1, s) for m, s in zip(mid, spatial)):
-                    raise TrainConfigError(
-                        f"Data file {path!r}: field {name!r} has shape {tuple(dset.shape)}, which does not fit the grid {spatial}."
-                    )
-                import itertools
-
-                for ch, comp in zip(component_names(name, order, names), itertools.product(range(ndim), repeat=order)):
-                    channels[ch] = ChannelRead(dset.name, name, order, tuple(comp), sv, tv, mid)
-        from physviz.fields.well import _boundary_conditions
-
         try:
-            bcs = _boundary_conditions(path, f, spatial_names, names)
+            head = read_header(path, f)
+        except PhysvizError as exc:
+            raise TrainConfigError(f"Data file {exc}") from None
+        ndim = len(head.spatial)
+        spatial = tuple(head.sizes)
+        channels: dict[str, ChannelRead] = {}
+        for wf in head.fields:
+            dset = wf.dataset
+            mid = tuple(int(s) for s in dset.shape[wf.lead: dset.ndim - wf.order])
+            if len(mid) == sum(wf.dim_varying) and len(mid) != ndim:  # non-varying axes omitted
+                it = iter(mid)
+                mid = tuple(next(it) if v else 1 for v in wf.dim_varying)
+            if len(mid) != ndim or any(m not in (1, s) for m, s in zip(mid, spatial)):
+                raise TrainConfigError(
+                    f"Data file {path!r}: field {wf.name!r} has shape {tuple(dset.shape)}, which does not fit the grid {spatial}."
+                )
+            for ch, comp in zip(component_names(wf.name, wf.order, head.names),
+                                itertools.product(range(ndim), repeat=wf.order)):
+                channels[ch] = ChannelRead(dset.name, wf.name, wf.order, tuple(comp), wf.sample_varying,
+                                           wf.time_varying, mid)
+        try:
+            bcs = boundary_conditions(path, f, head.spatial, head.names)
         except Exception as exc:  # malformed masks
             raise TrainConfigError(f"Data file {path!r}: its boundary_conditions cannot be read ({exc}).") from None
-        return FileInfo(path, as_str(f.attrs.get("dataset_name", "")), int(n_traj or 1), n_time, spatial, channels, bcs)
-
-
-def _periodic_flags(bcs: dict[str, Any], ndim: int) -> tuple[int, ...]:
-    """1 per axis whose both ends are periodic."""
-    flags = []
-    for axis in SPATIAL_DIMS[:ndim]:
-        v = bcs.get(axis, "open")
-        flags.append(int(v == "periodic" or (isinstance(v, list) and all(e == "periodic" for e in v))))
-    return tuple(flags)
+        return FileInfo(path, as_str(f.attrs.get("dataset_name", "")), int(head.n_trajectories or 1), head.n_time,
+                        spatial, channels, bcs)
 
 
 # -- the common interface ---------------------------------------------------------------------
@@ -203,7 +153,7 @@ class WellSource:
         counts = [i.n_traj * w for i, w in zip(infos, self.per_traj)]
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         first = infos[0]
-        self.info = SourceInfo(name, self.channels, first.spatial, _periodic_flags(first.bcs, len(first.spatial)),
+        self.info = SourceInfo(name, self.channels, first.spatial, periodic_flags(first.bcs, SPATIAL_DIMS[:len(first.spatial)]),
                                self.n_in, int(self.offsets[-1]), std, family)
         self._handles: dict[int, Any] = {}
 
@@ -291,7 +241,7 @@ class XarraySource:
         std = None
         if with_std:
             std = [float(np.nanstd(np.asarray(ds[c].values))) or 1.0 for c in chans]
-        periodic = _periodic_flags(report.boundary_conditions, len(spatial))
+        periodic = periodic_flags(report.boundary_conditions, spatial)
         self.info = SourceInfo(name or str(ds.attrs.get("dataset_name") or "dataset"), chans, shape, periodic,
                                self.n_in, self.n_traj * self.per_traj, std, family)
         self._arrays: list[np.ndarray] | None = None
