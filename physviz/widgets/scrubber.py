@@ -1,13 +1,12 @@
 """RolloutScrubber: truth, prediction and error of a rollout on one time player, with VRMSE over time.
 
 Given a prediction, it compares the two datasets on their common time steps. Given a model
-(`RolloutScrubber.from_model`), it runs the rollout in a worker thread with `iter_rollout`, writes each
-frame into one preallocated array per field (frames are never held twice), and a periodic callback on the
-UI side shows frames as they arrive: progress bar, player range, VRMSE curve, error color limits.
+(`RolloutScrubber.from_model`), a `RolloutRunner` rolls it out in a worker thread into one preallocated
+array per field (frames are never held twice), and a Panel periodic callback on the UI side shows frames
+as they arrive: progress bar, player range, VRMSE curve, error color limits. The scrubber only draws.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from physviz.widgets import frames as fr
 from physviz.widgets.base import View
 from physviz.widgets.controls import SliceControls, button, field_select, set_frames, time_player, trajectory_slider
 from physviz.widgets.plots import ERROR_CMAP, FIELD_CMAP, CurvePanel, ImagePanel
+from physviz.widgets.rollout_runner import RolloutRunner
 
 PANELS = ("truth", "prediction", "error")
 
@@ -40,13 +40,11 @@ class RolloutScrubber(View):
         self._elims: dict[tuple[str, int], float] = {}
         self._vrmse: dict[tuple[str, int], np.ndarray] = {}
         self._model = _model
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._arrived = 0
+        self._runner: RolloutRunner | None = None
         self._shown = 0
-        self._worker_error: BaseException | None = None
         self._callback: Any = None
-        self._working = False
+        self.run_controls: pn.Column | None = None  # start, steps, run/stop, progress: needs a Python kernel
+        self.body: pn.Column | None = None  # selectors, player, images, curve: what a saved HTML file shows
         self.image: dict[str, ImagePanel] = {}
         try:
             if _model is None:
@@ -75,52 +73,26 @@ class RolloutScrubber(View):
 
     def _setup_model(self, truth: Any, field: str | None) -> None:
         """Controls for the rollout (start frame, steps, run) around an empty prediction."""
-        from physviz.model.autoregressive import plan_rollout
-
         m = self._model
         assert m is not None
         truth = fr.as_dataset(truth, "truth")
         fr.check_fields(truth, "truth")
-        if "trajectory" in truth.dims:
-            truth = truth.isel(trajectory=int(m["trajectory"]))
-        self._source = truth
-        n_time = truth.sizes.get("time", 0)
-        cfg = getattr(m["model"], "config", None)
-        context = m["context"] or int(getattr(cfg, "context_frames", 16) or 16)
-        start = m["start"] if m["start"] is not None else min(context, max(n_time - 1, 1))
-        steps = m["steps"] if m["steps"] is not None else max(n_time - start, 1)
-        self.start_input = pn.widgets.IntInput(label="start frame", value=int(start), start=1, end=max(n_time - 1, 1), width=110)
-        self.steps_input = pn.widgets.IntInput(label="steps", value=int(steps), start=1, end=max(n_time - 1, 1), width=90)
+        runner = RolloutRunner(m["model"], truth, m["steps"], m["start"], m["context"], m["fields"], int(m["trajectory"]))
+        self._runner = runner
+        n_time = runner.source.sizes.get("time", 0)
+        self.start_input = pn.widgets.IntInput(
+            label="start frame", value=runner.plan.start, start=1, end=max(n_time - 1, 1), width=110,
+        )
+        self.steps_input = pn.widgets.IntInput(
+            label="steps", value=runner.plan.steps, start=1, end=max(n_time - 1, 1), width=90,
+        )
         self.run_button = button("Run rollout", "primary", width=120)
         self.stop_button = button("Stop", "warning", width=70, disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=100, width=300, bar_color="info")
         self.status = pn.pane.Markdown("", margin=(0, 10))
         self.run_button.on_click(lambda e: self.run())
         self.stop_button.on_click(lambda e: self.stop())
-        plan = plan_rollout(m["model"], truth, int(steps), m["context"], int(start), m["fields"])
-        t, p = self._allocate(plan)
-        self._setup(t, p, list(plan.fields), field, n_ready=0)
-
-    def _allocate(self, plan: Any) -> tuple[xr.Dataset, xr.Dataset]:
-        """The truth frames a plan predicts, and a prediction Dataset over one preallocated array per field."""
-        truth = self._source
-        n_time = truth.sizes["time"]
-        steps = min(plan.steps, n_time - plan.start)
-        if steps < 1:
-            raise ParameterError(
-                f"start={plan.start} leaves no truth frame to compare with (the truth has {n_time} time steps)."
-            )
-        t = truth[plan.fields].isel(time=slice(plan.start, plan.start + steps))
-        spatial = fr.spatial_dims(truth)
-        shape = (steps, *(truth.sizes[d] for d in spatial))
-        coords = {d: truth[d] for d in spatial if d in truth.coords}
-        if "time" in t.coords:
-            coords["time"] = t["time"]
-        self._buffers = {f: np.full(shape, np.nan, np.float32) for f in plan.fields}
-        p = xr.Dataset({f: (("time", *spatial), a) for f, a in self._buffers.items()}, coords=coords)
-        self._plan = plan
-        self._steps = steps
-        return t, p
+        self._setup(runner.truth, runner.prediction, list(runner.plan.fields), field, n_ready=0)
 
     def _setup(self, truth: xr.Dataset, pred: xr.Dataset, fields: list[str], field: str | None, n_ready: int) -> None:
         self.truth, self.prediction, self.fields = truth, pred, fields
@@ -160,16 +132,18 @@ class RolloutScrubber(View):
         self.slices.axis.param.watch(self._on_axis, "value")
         self.slices.index.param.watch(lambda e: self._show(), "value")
         controls = [self.field, self.trajectory, *self.slices.widgets]
-        rows: list[Any] = [self.alert]
         if self._model is not None:
-            rows.append(pn.Row(self.start_input, self.steps_input, self.run_button, self.stop_button))
-            rows.append(pn.Row(self.progress, self.status))
-        rows += [
+            self.run_controls = pn.Column(
+                pn.Row(self.start_input, self.steps_input, self.run_button, self.stop_button),
+                pn.Row(self.progress, self.status),
+            )
+        self.body = pn.Column(
             pn.Row(*controls), self.player,
             pn.Row(*(pn.pane.Bokeh(self.image[k].figure) for k in PANELS)),
             pn.Row(pn.pane.Bokeh(self.curve.figure), self.stats),
-        ]
-        self._layout = pn.Column(*rows, name="RolloutScrubber")
+        )
+        parts = [self.alert, self.body] if self.run_controls is None else [self.alert, self.run_controls, self.body]
+        self._layout = pn.Column(*parts, name="RolloutScrubber")
 
     @staticmethod
     def _time_axis(ds: xr.Dataset) -> np.ndarray:
@@ -250,7 +224,7 @@ class RolloutScrubber(View):
                 self.image[k].update(fr.to_image(frames[k], self._factor))
             self.curve.move_cursor(float(self.times[int(self.player.value)]))
             self._update_text(frames)
-            if self.error and self._worker_error is None:
+            if self.error and (self._runner is None or self._runner.error is None):
                 self._clear_error()
             for listener in self._listeners:
                 listener("time", int(self.player.value))
@@ -304,84 +278,61 @@ class RolloutScrubber(View):
 
     # -- the rollout, for a scrubber made from a model ---------------------------------------------
     def run(self, background: bool = True, period_ms: int = 200) -> None:
-        """Roll the model out from the start frame for the chosen steps; frames appear as they arrive."""
+        """Roll the model out from the start frame for the chosen steps; frames appear as they arrive.
+
+        In the background a worker thread computes the frames and a Panel periodic callback (every
+        `period_ms`) draws those that arrived; otherwise each frame is drawn as soon as it is computed.
+        """
         if self._model is None:
             raise ParameterError("this scrubber shows a given prediction; make one with RolloutScrubber.from_model to run.")
+        if self._runner is None:
+            return  # the view could not be built; its message says why
         self.stop()
         try:
-            from physviz.model.autoregressive import iter_rollout, plan_rollout
-
             m = self._model
-            plan = plan_rollout(m["model"], self._source, int(self.steps_input.value), m["context"],
-                                int(self.start_input.value), m["fields"])
-            t, p = self._allocate(plan)
+            runner = RolloutRunner(m["model"], self._runner.source, int(self.steps_input.value),
+                                   int(self.start_input.value), m["context"], m["fields"])
         except Exception as exc:
             self._fail(exc)
             return
-        self.truth, self.prediction = t, p
-        self.labels, self.times = fr.time_labels(t), self._time_axis(t)
-        self._ready = self._arrived = self._shown = 0
+        self._runner = runner
+        self.truth, self.prediction = runner.truth, runner.prediction
+        self.labels, self.times = fr.time_labels(runner.truth), self._time_axis(runner.truth)
+        self._ready = self._shown = 0
         self._vrmse.clear()
         self._elims.clear()
-        self._worker_error = None
         self._clear_error()
-        self.progress.param.update(value=0, max=self._steps, bar_color="info")
-        self.status.object = f"rolling out {self._steps} steps from frame {plan.start} ..."
+        self.progress.param.update(value=0, max=runner.steps, bar_color="info")
+        self.status.object = f"rolling out {runner.steps} steps from frame {runner.plan.start} ..."
         set_frames(self.player, 1, 0)
         self._update_curve()
         for listener in self._listeners:
             listener("reset", 0)
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._stop.clear()
-        self._working = True
-        gen = iter_rollout(m["model"], self._source, self._steps, context=plan.context, start=plan.start, fields=plan.fields)
         if background:
-            self._thread = threading.Thread(target=self._work, args=(gen,), name="physviz-rollout", daemon=True)
-            self._thread.start()
+            runner.start()
             self._callback = pn.state.add_periodic_callback(self._poll, period=period_ms)
         else:
-            self._work(gen, poll=True)
+            runner.run(on_frame=lambda n: self._poll())
             self._poll()
-
-    def _work(self, gen: Any, poll: bool = False) -> None:
-        """Write each predicted frame into the preallocated arrays (the worker thread)."""
-        try:
-            for i, frame in enumerate(gen):
-                if self._stop.is_set() or i >= self._steps:
-                    break
-                for f, buf in self._buffers.items():
-                    da = frame[f]
-                    if "trajectory" in da.dims:
-                        da = da.isel(trajectory=0)
-                    buf[i] = np.asarray(da.isel(time=0).values)
-                self._arrived = i + 1
-                if poll:
-                    self._poll()
-        except Exception as exc:  # shown in the view by _poll
-            self._worker_error = exc
-        finally:
-            gen.close()
-            self._working = False
 
     @property
     def running(self) -> bool:
         """Whether a rollout worker is still producing frames."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner is not None and self._runner.running
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the rollout worker ends, then show what it produced."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._runner is not None:
+            self._runner.wait(timeout)
         self._poll()
 
     def stop(self) -> None:
         """Stop a running rollout after its current step."""
-        self._stop.set()
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join()
-        self._thread = None
+        if self._runner is not None:
+            self._runner.stop()
         self._stop_callback()
-        if self._model is not None and self.image:
+        if self._runner is not None and self._runner.state().started and self.image:
             self._poll()
 
     def _stop_callback(self) -> None:
@@ -391,7 +342,10 @@ class RolloutScrubber(View):
 
     def _poll(self) -> None:
         """UI side: show frames that arrived since the last call (progress, player, curve, error limits)."""
-        n = self._arrived
+        if self._runner is None or not self.image:
+            return
+        state = self._runner.state()  # frames ready and whether the worker ended, read together
+        n = state.ready
         follow = int(self.player.value) >= self._ready - 1
         if n > self._shown:
             old = self._ready
@@ -412,18 +366,18 @@ class RolloutScrubber(View):
             self._show()
             for listener in self._listeners:
                 listener("arrived", n)
-        if not self._working and self._model is not None:
+        if state.finished:
             self._stop_callback()
             self.run_button.disabled, self.stop_button.disabled = False, True
-            if self._worker_error is not None:
+            if state.error is not None:
                 self.progress.bar_color = "danger"
                 self.status.object = f"rollout stopped at step {n}."
-                self._fail(self._worker_error)
-            elif n >= self._steps:
+                self._fail(state.error)
+            elif state.complete:
                 self.progress.bar_color = "success"
                 self.status.object = f"rollout done: {n} steps."
             else:
-                self.status.object = f"rollout stopped after {n} of {self._steps} steps."
+                self.status.object = f"rollout stopped after {n} of {state.steps} steps."
 
     # -- export ---------------------------------------------------------------------------------
     def _panels(self, frames: dict[str, np.ndarray]) -> list[Any]:
@@ -479,9 +433,9 @@ class RolloutScrubber(View):
         return self.save_animation(path, **kw)
 
     def _html_object(self, embed: bool) -> Any:
-        if self._model is None:
-            return self._layout
-        return pn.Column(*[o for o in self._layout.objects[3:]])  # no run controls in a file without a kernel
+        if self.run_controls is None or self.body is None:
+            return self.__panel__()
+        return self.body  # no run controls in a file without a kernel
 
     def spectrum(self, **kw: Any) -> Any:
         """A SpectrumComparer linked to this scrubber's player, field and trajectory."""
