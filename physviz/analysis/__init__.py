@@ -17,6 +17,7 @@ _LAZY = {
     "nrmse": "physviz.analysis.error_metrics",
     "vmse": "physviz.analysis.error_metrics",
     "vrmse": "physviz.analysis.error_metrics",
+    "vrmse_array": "physviz.analysis.error_metrics",
     "mpp_nrmse": "physviz.analysis.error_metrics",
     "binned_spectral_mse": "physviz.analysis.error_metrics",
     "binned_spectral_nmse": "physviz.analysis.error_metrics",

@@ -119,6 +119,22 @@ _FORMULAS: dict[str, Callable[[_Pair, float], np.ndarray]] = {
 }
 
 
+def vrmse_array(pred: np.ndarray, truth: np.ndarray, n_spatial: int, eps: float = EPS) -> np.ndarray:
+    """VRMSE over the last `n_spatial` axes of arrays (..., *spatial), one value per leading index (float64).
+
+    The formula of `vrmse` on DataArrays: sqrt(mean(res**2) / (var(truth, ddof=1) + eps)).
+    """
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.shape != truth.shape or not 1 <= n_spatial <= truth.ndim:
+        raise OptionError(f"vrmse_array takes pred and truth of one shape with 1 to {truth.ndim} spatial axes; "
+                          f"got {pred.shape} and {truth.shape} with n_spatial={n_spatial}.")
+    lead = truth.shape[: truth.ndim - n_spatial]
+    spatial = truth.shape[truth.ndim - n_spatial:]
+    pair = _Pair(pred.reshape(-1, *spatial), truth.reshape(-1, *spatial), None)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _FORMULAS["vrmse"](pair, eps).reshape(lead)
+
+
 def _check_names(names: str | Sequence[str]) -> tuple[str, ...]:
     """Metric names as a tuple; OptionError for an unknown one."""
     chosen = (names,) if isinstance(names, str) else tuple(names)

@@ -292,15 +292,6 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
     return FrameStats(float(v.min()), float(v.max()), mean, float(np.sqrt(max(var, 0.0))), n_bad)
 
 
-def vrmse_frame(pred: np.ndarray, truth: np.ndarray, eps: float = 1e-7) -> float:
-    """VRMSE of one frame, The Well's definition: sqrt(mean(res**2) / (var(truth, ddof=1) + eps))."""
-    t = truth.astype(np.float64, copy=False)
-    r = pred.astype(np.float64, copy=False) - t
-    n = t.size
-    var = float(np.sum((t - t.mean()) ** 2)) / max(n - 1, 1)
-    return float(np.sqrt(np.mean(r * r) / (var + eps)))
-
-
 def time_labels(ds: xr.Dataset) -> list[str]:
     """A label per time step: 't = value' from the time coordinate (or the step number)."""
     n = ds.sizes.get("time", 1)

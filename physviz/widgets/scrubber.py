@@ -15,6 +15,7 @@ import numpy as np
 import panel as pn
 import xarray as xr
 
+from physviz.analysis.error_metrics import vrmse_array
 from physviz.errors import ParameterError, SchemaError
 from physviz.widgets import frames as fr
 from physviz.widgets.base import View
@@ -200,7 +201,7 @@ class RolloutScrubber(View):
             for t in range(len(have), self._ready):
                 tt = self._full(self.truth[f], t, j)
                 pp = self._full(self.prediction[f], t, j)
-                new.append(fr.vrmse_frame(pp, tt))
+                new.append(float(vrmse_array(pp, tt, pp.ndim)))
             have = np.concatenate([have, np.asarray(new)])
             self._vrmse[key] = have
         return have[: self._ready]
