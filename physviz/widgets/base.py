@@ -62,7 +62,7 @@ def ensure_panel(theme: str | None = None) -> None:
         hv.renderer("bokeh")
     from physviz.widgets.offline_css import install
 
-    install()  # later updates keep stylesheets inline too (Panel 1.9 re-sends CDN links)
+    install()  # Panel re-sends CDN stylesheet links in later updates; this keeps them inline
 
 
 def bokeh_renderer() -> Any:

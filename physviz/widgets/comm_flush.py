@@ -1,23 +1,29 @@
 """Keep a notebook view's browser-to-kernel messages flowing after an acknowledgement is lost.
 
 Panel's browser-side CommManager sends a batch of changes (a slider move), then holds every
-later change until the kernel acknowledges the batch, or until its ``timeout`` (5 s) has passed
-*and another change arrives*. An acknowledgement can be lost: under CPU load, JupyterLab's PyViz
-extension may find the kernel only on a retry, and then a view's first batch (sent as it renders)
-reaches the kernel before the comm is opened there, so the kernel drops it (seen 2026-12-04 with
-panel 1.9.4, pyviz_comms 3.0.6, ipykernel 7.4.0: the kernel logged the message 170 ms before the
-comm_open it belonged to). The moves made in the next 5 s then sat in the buffer until the user
-touched a control again: the slider moved, the frame never did. The script below, appended to
-every physviz view's output, runs once per page and sends such a held buffer as soon as the
-timeout has passed, which is what Panel would do on the next change.
+later change in its ``_event_buffer`` (``_blocked`` set) until the kernel acknowledges the batch,
+or until its ``timeout`` (5 s) has passed *and another change arrives*. When an acknowledgement
+is lost (the kernel drops a batch that reaches it before the comm is open there, which happens
+when JupyterLab's PyViz extension finds a busy kernel only on a retry), the moves made in the next
+5 s sit in the buffer until the user touches a control again: the slider moves, the frame does
+not. The script below, appended to every physviz view's output, runs once per page and sends such
+a held buffer as soon as the timeout has passed, which is what Panel would do on the next change.
+
+Upstream versions: it reads private fields of Panel's CommManager (``_blocked``, ``_event_buffer``,
+``_timeout``, ``timeout``, ``process_events``) and Bokeh's ``Bokeh.documents``; it was checked on
+the versions in ``CHECKED_ON``. The widgets extra in pyproject.toml sets lower bounds only
+(panel>=1.4, bokeh>=3.4), so tests/widgets/test_widgets_views.py reads the installed Panel and
+Bokeh bundles and fails when those fields change; on a page where they are missing the script does
+nothing. How the lost acknowledgement was found: docs/widgets_comm_flush.md.
 """
 from __future__ import annotations
 
 from typing import Any
 
 EXEC_MIME = "application/vnd.holoviews_exec.v0+json"
+CHECKED_ON = "panel 1.9.4, bokeh 3.9.2, pyviz_comms 3.0.6"
 
-# Idempotent per page; touches only CommManager roots that have the fields Panel 1.x gives them.
+# Idempotent per page; touches only CommManager roots that have the fields listed above.
 FLUSH_JS = """
 (function () {
   if (window.__physvizCommFlush) { return; }

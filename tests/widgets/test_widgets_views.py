@@ -2,8 +2,10 @@
 SpectrumComparer, the ds.physviz accessor, bad input shown in the view)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -314,3 +316,38 @@ def test_notebook_output_of_every_view_carries_the_comm_flush_script_once(truth,
     # Anything that is not Panel's notebook output passes through untouched.
     other = ({"text/plain": "x"}, {})
     assert with_comm_flush(other) is other and with_comm_flush("text") == "text"
+
+
+def _between(text: str, start: str, end: str) -> str:
+    i = text.index(start)
+    return text[i:text.index(end, i)]
+
+
+def test_the_panel_and_bokeh_internals_the_comm_flush_script_reads_are_still_there():
+    """FLUSH_JS reads fields of Panel's browser-side CommManager and Bokeh's document list; no upper pin on
+    Panel or Bokeh holds them still, so a release that renames or reworks them fails here."""
+    import bokeh
+    from panel.models.comm_manager import CommManager
+
+    from physviz.widgets.comm_flush import CHECKED_ON, FLUSH_JS
+
+    versions = f"panel {pn.__version__}, bokeh {bokeh.__version__}; comm_flush.py was checked on {CHECKED_ON}"
+    assert CommManager.properties() >= {"timeout"} and CommManager().timeout == 5000, versions
+    js = (Path(pn.__file__).parent / "dist" / "panel.js").read_text(encoding="utf-8")
+    manager = _between(js, "class CommManager extends", "debounce: [Int, 50]")
+    for pattern in (
+        r"this\._event_buffer\s*=\s*\[\]",  # changes wait here ...
+        r"this\._event_buffer\.push\(event\)",
+        r"else if \(\(!this\._blocked \|\| \(Date\.now\(\) > this\._timeout\)\)\)",  # ... sent on a change after the timeout
+        r"this\._blocked\s*=\s*true;\s*this\._timeout\s*=\s*Date\.now\(\)\s*\+\s*this\.timeout",
+        r"\n\s*process_events\(\)\s*\{\s*if \(\(this\.document == null\) \|\| \(this\._client_comm == null\)\)",
+        r"timeout:\s*\[Int,\s*5000\]",
+    ):
+        assert re.search(pattern, manager), f"Panel's CommManager no longer matches {pattern!r} ({versions})"
+    minified = (Path(pn.__file__).parent / "dist" / "panel.min.js").read_text(encoding="utf-8")
+    assert "this._event_buffer=[],this._blocked=!1" in minified and "Date.now()>this._timeout" in minified, versions
+    bokeh_js = (Path(bokeh.__file__).parent / "server" / "static" / "js" / "bokeh.js").read_text(encoding="utf-8")
+    assert "exports.documents = [];" in bokeh_js and "exports.documents.push(this);" in bokeh_js, versions
+    assert re.search(r"\n\s*roots\(\) \{", bokeh_js), versions
+    for name in ("_blocked", "_event_buffer", "_timeout", "process_events", "Bokeh.documents", "roots()"):
+        assert name in FLUSH_JS
