@@ -249,6 +249,22 @@ def build(cls: type[C], data: Any, where: str = "", root: type | None = None) ->
         raise error(f"The {what} section {where or 'top level'!r} is invalid: {exc}.") from None
 
 
+def check_fields(config: Any) -> None:
+    """Check (and lightly convert, in place) every field of an already built config against its hints and bounds.
+
+    For a config that checks itself on construction (``__post_init__``), so that
+    ``X(field=value)`` fails the way ``X.from_dict({"field": value})`` does.
+    """
+    cls = type(config)
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if f.init:
+            value = getattr(config, f.name)
+            checked = coerce(hints[f.name], value, f.name, cls, f)
+            if checked is not value:
+                object.__setattr__(config, f.name, checked)
+
+
 def coerce(tp: Any, value: Any, label: str, root: type, f: Field[Any] | None = None) -> Any:
     """Check (and lightly convert) one value against a type hint; raise the root config's error."""
     error, what = _error(root), _what(root)

@@ -86,3 +86,15 @@ def test_replace_checks_the_new_values():
     assert cfg.replace(steps=5).steps == 5
     with pytest.raises(DemoError, match="at least 1"):
         cfg.replace(steps=-1)
+
+
+def test_check_fields_checks_a_config_built_directly():
+    from physviz.typed_config import check_fields
+
+    cfg = Demo(path="p", steps=3.0)  # type: ignore[arg-type]
+    check_fields(cfg)
+    assert cfg.steps == 3 and isinstance(cfg.steps, int)
+    with pytest.raises(DemoError, match="steps=0 in the demo config must be at least 1"):
+        check_fields(Demo(path="p", steps=0))
+    with pytest.raises(DemoError, match="mode='c'"):
+        check_fields(Demo(path="p", mode="c"))  # type: ignore[arg-type]

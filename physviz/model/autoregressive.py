@@ -4,11 +4,17 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from physviz.errors import NonFiniteFieldError, ParameterError, SchemaError, UnknownFieldError
+from physviz.fields.schema import periodic_flags
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from physviz.model.family import PhysicsModel
 
 SPATIAL = ("x", "y", "z")
 
@@ -27,13 +33,10 @@ class RolloutPlan:
     times: np.ndarray  # (steps,) time coordinates of the predicted frames
 
 
-def _model_fields(model: Any, names: Sequence[str], family: str | None) -> list[int]:
+def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None) -> list[int]:
     """Registry indices of a field set (the model's registry decides; one family preferred)."""
-    registry = getattr(model, "registry", None)
-    if registry is None:
-        raise ParameterError("This model carries no field registry; load it with physviz.load_model or set model.registry.")
     try:
-        return [int(i) for i in registry.lookup_fields(list(names), family=family)]
+        return [int(i) for i in model.registry.lookup_fields(list(names), family=family)]
     except (KeyError, UnknownFieldError) as exc:
         raise UnknownFieldError(
             f"The model has no embedding for some of {list(names)}: {exc} Fine-tune with the field appended, "
@@ -56,7 +59,7 @@ def _predicted_times(time: np.ndarray, start: int, steps: int) -> np.ndarray:
 
 
 def plan_rollout(
-    model: Any, ds: Any, steps: int, context: int | None, start: int | None, fields: Sequence[str] | None,
+    model: PhysicsModel, ds: xr.Dataset, steps: int, context: int | None, start: int | None, fields: Sequence[str] | None,
     family: str | None = None,
 ) -> RolloutPlan:
     """Check a dataset against a model and resolve context, start, fields and boundaries."""
@@ -65,7 +68,7 @@ def plan_rollout(
     if "time" not in ds.dims:
         raise SchemaError("The dataset has no 'time' dimension; a rollout needs context frames in time.")
     spatial = [d for d in SPATIAL if d in ds.dims]
-    ndim = int(getattr(model.config, "n_spatial_dims", 2))
+    ndim = model.n_spatial_dims
     if len(spatial) != ndim and not (ndim == 3 and len(spatial) == 2):
         raise SchemaError(f"The model is {ndim}D but the dataset has spatial dims {spatial}.")
     if fields is None:
@@ -83,7 +86,7 @@ def plan_rollout(
     if not fields:
         raise SchemaError("The dataset has no field over time and space to roll out.")
     n_time = ds.sizes["time"]
-    default_context = int(getattr(model.config, "context_frames", 16) or 16)
+    default_context = model.context_frames
     if start is None:
         start = min(n_time, context if context is not None else default_context)
     if start < 0:
@@ -97,20 +100,19 @@ def plan_rollout(
             f"start={start} with context={context} needs frames {start - context}..{start - 1}, "
             f"but the dataset has {n_time} time steps (0..{n_time - 1})."
         )
-    patch = int(getattr(model.config, "patch_size", 16))
+    patch = model.patch_size
     small = [d for d in spatial if ds.sizes[d] < patch]
     if small:
         raise ParameterError(
             f"Resolution {[ds.sizes[d] for d in spatial]} is below one {patch}-point patch along {small}; the model cannot see it."
         )
-    bcs_attr = ds.attrs.get("boundary_conditions", {}) or {}
-    bcs = [1 if bcs_attr.get(d) == "periodic" else 0 for d in spatial]
+    bcs = list(periodic_flags(ds.attrs.get("boundary_conditions"), spatial))
     ids = _model_fields(model, fields, family)
     times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
     return RolloutPlan(list(fields), ids, spatial, int(context), int(start), int(steps), bcs, times)
 
 
-def _context_array(ds: Any, plan: RolloutPlan) -> np.ndarray:
+def _context_array(ds: xr.Dataset, plan: RolloutPlan) -> np.ndarray:
     """Context frames as (B, T, C, *spatial) float32, reading only those frames."""
     window = ds[plan.fields].isel(time=slice(plan.start - plan.context, plan.start))
     arrays = []
@@ -133,8 +135,8 @@ def _context_array(ds: Any, plan: RolloutPlan) -> np.ndarray:
 
 
 def iter_rollout(
-    model: Any,
-    ds: Any,
+    model: PhysicsModel,
+    ds: xr.Dataset,
     steps: int,
     *,
     context: int | None = None,
@@ -145,15 +147,23 @@ def iter_rollout(
     jitter_seed: int | None = None,
     ensemble: int = 1,
     family: str | None = None,
-) -> Iterator[Any]:
-    """Yield predicted frames one by one, each a Dataset with a time dim of length 1."""
+) -> Iterator[xr.Dataset]:
+    """Yield predicted frames one by one, each a Dataset with a time dim of length 1.
+
+    ``ensemble`` > 1 or a ``jitter_seed`` predicts each frame with ``model.predict`` (the mean
+    of patch-jittered passes, seeded ``jitter_seed + step``); otherwise with the plain forward.
+    """
     import torch
     import xarray as xr
+
+    from physviz.model.runtime import tune_cpu_allocator
 
     plan = plan_rollout(model, ds, steps, context, start, fields, family)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
+    if dev.type == "cpu":
+        tune_cpu_allocator()
     model = model.to(dev).eval()
     x = torch.from_numpy(_context_array(ds, plan)).to(dev)
     ids = torch.tensor(plan.field_ids, dtype=torch.long, device=dev)
@@ -184,8 +194,8 @@ def iter_rollout(
 
 
 def rollout(
-    model: Any,
-    ds: Any,
+    model: PhysicsModel,
+    ds: xr.Dataset,
     steps: int,
     *,
     context: int | None = None,
@@ -197,7 +207,7 @@ def rollout(
     ensemble: int = 1,
     family: str | None = None,
     progress: bool = False,
-) -> Any:
+) -> xr.Dataset:
     """Predict `steps` frames autoregressively from `context` frames before time index `start`.
 
     family picks the registry family when a field name is in several (MPP: incompNS
@@ -219,7 +229,7 @@ def rollout(
     for frame in tqdm(gen, total=steps, desc="rollout", unit="step", disable=not progress):
         frames.append(frame)
     out = xr.concat(frames, dim="time")
-    meta = getattr(model, "metadata", {}) or {}
+    meta = model.metadata
     out.attrs = {
         "dataset_name": ds.attrs.get("dataset_name", ""),
         "boundary_conditions": dict(ds.attrs.get("boundary_conditions", {})),

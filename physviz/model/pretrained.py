@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from physviz.errors import FieldFileNotFoundError, ParameterError
+
+if TYPE_CHECKING:
+    from physviz.model.family import PhysicsModel
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # name -> file under physviz/model/weights (safetensors with the physviz header: config, registry, hash, recipe)
@@ -24,8 +27,8 @@ def pretrained_path(name: str = "bundled") -> Path:
     return path
 
 
-def load_pretrained(name: str = "bundled", *, device: str = "cpu", **options: Any) -> Any:
-    """The bundled pretrained transformer (eval mode); options override runtime settings (jitter, pad_to_patch...)."""
+def load_pretrained(name: str = "bundled", *, device: str = "cpu", **options: Any) -> PhysicsModel:
+    """The bundled pretrained transformer (eval mode); options override settings the weights leave open (jitter, pad_to_patch...)."""
     from physviz.model.checkpoint import load_model
 
     return load_model(pretrained_path(name), device=device, **options)

@@ -6,7 +6,8 @@ embeddings: in MPP, velocities of incompressible and compressible Navier-Stokes 
 separate slots, so the MPP preset uses MPP's dataset keys as families. An entry with
 family ``""`` is shared by every family (our own preset works that way).
 
-MPP preset (``FieldRegistry.mpp()``), slots as MPP assigns them (REFERENCE A), with
+MPP preset (``FieldRegistry.mpp()``), slots as MPP's ``MixedDataset`` assigns them
+(walking its dataset table in order, ``use_all_fields=True``; see docs/model.md), with
 MPP's field names mapped onto ours:
 
 ======  ===========  ==================  ========================================
@@ -29,11 +30,14 @@ aliases (``shallow_water`` for ``swe``, ``navier_stokes`` for ``incompNS``,
 When a name is in several families and none is given, ``lookup`` takes the first
 family in registry order; ``lookup_fields`` resolves a whole field set at once and
 prefers the one family holding all of them (``density, pressure, velocity_x`` -> compNS).
+
+The registry only names slots: adding a field beyond ``n_slots`` raises ``n_slots`` and
+leaves the model alone. Widening a model is an explicit step
+(`physviz.model.surgery.ensure_field_slots` or ``expand_fields``).
 """
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +108,6 @@ class FieldRegistry:
         self.name = name
         self.family_aliases = dict(family_aliases or {})
         self._entries: list[FieldEntry] = []
-        self._listeners: list[weakref.ReferenceType[Any]] = []
         for i, item in enumerate(entries):
             if isinstance(item, FieldEntry):
                 entry = item
@@ -239,7 +242,7 @@ class FieldRegistry:
                 raise ParameterError(f"Field {family}/{name} is already in the registry (index {e.index}).")
 
     def add(self, name: str, family: str = "") -> int:
-        """Give a new field the next free slot (widening bound models if needed); return its index."""
+        """Give a new field the next free slot (raising ``n_slots`` past the last one); return its index."""
         fam = self._family(family) or ""
         field = _canonical(name)
         for e in self._entries:
@@ -248,27 +251,8 @@ class FieldRegistry:
         index = max((e.index for e in self._entries), default=-1) + 1
         self._check_new(fam, field, index)
         self._entries.append(FieldEntry(fam, field, index))
-        if index >= self.n_slots:
-            grow = index + 1 - self.n_slots
-            self.n_slots = index + 1
-            self._notify(grow)
+        self.n_slots = max(self.n_slots, index + 1)
         return index
-
-    def bind(self, callback_owner: Any) -> None:
-        """Tell `callback_owner._registry_grew(k)` when slots are added (held weakly)."""
-        self._listeners = [r for r in self._listeners if r() is not None and r() is not callback_owner]
-        self._listeners.append(weakref.ref(callback_owner))
-
-    def unbind(self, callback_owner: Any) -> None:
-        """Stop telling `callback_owner` about growth."""
-        self._listeners = [r for r in self._listeners if r() is not None and r() is not callback_owner]
-
-    def _notify(self, grow: int) -> None:
-        for ref in list(self._listeners):
-            owner = ref()
-            if owner is not None:
-                callback: Callable[[int], None] = owner._registry_grew
-                callback(grow)
 
     # -- (de)serialisation ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -294,5 +278,5 @@ class FieldRegistry:
             raise ParameterError(f"The stored field registry is malformed ({exc}).") from None
 
     def copy(self) -> "FieldRegistry":
-        """An unbound copy."""
+        """An independent copy."""
         return FieldRegistry.from_dict(self.to_dict())

@@ -19,7 +19,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from physviz.train.distributed import DistEnv, all_reduce_sum, barrier, broadcas
 from physviz.train.losses import loss_fn, rollout_loss, vrmse
 from physviz.train.metrics import METRICS_FILE, MetricsWriter, records_of
 from physviz.train.sampler import MixedBatchSampler
+
+if TYPE_CHECKING:
+    from physviz.model.family import PhysicsModel
 
 CRASH_ENV = "PHYSVIZ_TEST_CRASH_AT_STEP"  # tests only: SIGKILL one rank once after this step
 CRASH_RANK_ENV = "PHYSVIZ_TEST_CRASH_RANK"
@@ -118,7 +121,7 @@ class Trainer:
         self.resumed_from = 0
 
     # -- set-up ------------------------------------------------------------------------
-    def _build_model(self) -> Any:
+    def _build_model(self) -> PhysicsModel:
         from physviz.model.avit import AViT
         from physviz.model.checkpoint import load_model
         from physviz.model.config import ModelConfig
@@ -129,11 +132,14 @@ class Trainer:
             if m.init_from is None:
                 mcfg = ModelConfig.preset(m.preset, **m.overrides)
                 reg = FieldRegistry.physviz(n_slots=mcfg.n_states) if m.registry == "physviz" else FieldRegistry.mpp()
-                return AViT(mcfg, registry=reg)
-            path = bundled_checkpoint() if m.init_from == "bundled" else Path(m.init_from)
-            return load_model(path, **m.overrides)
+                model: PhysicsModel = AViT(mcfg, registry=reg)
+            else:
+                path = bundled_checkpoint() if m.init_from == "bundled" else Path(m.init_from)
+                model = load_model(path, **m.overrides)
         except ParameterError as exc:
             raise TrainConfigError(f"model: {exc}") from None
+        model.gradient_checkpointing = bool(getattr(m, "gradient_checkpointing", False))
+        return model
 
     def _build_sources(self, sources: list[Any] | None, valid: list[Any] | None) -> tuple[list[Any], list[Any | None]]:
         cfg = self.cfg
@@ -175,6 +181,8 @@ class Trainer:
 
     def _bind_fields(self) -> None:
         """Registry indices per dataset; unknown fields get new slots (the model widens) if allowed."""
+        from physviz.model.surgery import ensure_field_slots
+
         reg = self.raw.registry
         self.field_ids: list[torch.Tensor] = []
         self.bcs: list[tuple[int, ...]] = []
@@ -183,7 +191,10 @@ class Trainer:
             info = src.info
             before = set(reg.known())
             try:
-                ids = reg.lookup_fields(info.channels, family=info.family, append=self.cfg.finetune.append_fields)
+                if self.cfg.finetune.append_fields:
+                    ids = ensure_field_slots(self.raw, info.channels, family=info.family)
+                else:
+                    ids = reg.lookup_fields(info.channels, family=info.family)
             except UnknownFieldError as exc:
                 raise TrainConfigError(
                     f"data[{i}] ({info.name}): {exc} (or set finetune.append_fields=true)"
@@ -195,13 +206,9 @@ class Trainer:
             self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
 
     def _freeze(self) -> None:
-        preset = self.cfg.finetune.freeze
-        if preset == "processor":
-            self.raw.freeze_processor()
-        elif preset == "middle":
-            self.raw.freeze_middle()
-        else:
-            self.raw.unfreeze()
+        from physviz.model.surgery import freeze
+
+        freeze(self.raw, self.cfg.finetune.freeze)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optimizer

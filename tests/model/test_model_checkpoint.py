@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from physviz.errors import CorruptFileError, FieldFileNotFoundError, ParameterError  # noqa: E402
 from physviz.model import AViT, ModelConfig, load_model, load_mpp_checkpoint, read_model_info, save_model  # noqa: E402
-from physviz.model.checkpoint import infer_mpp_config, mpp_size  # noqa: E402
+from physviz.model.mpp import infer_mpp_config, mpp_size  # noqa: E402
 
 
 def _shapes(preset: str, device: str = "meta") -> dict[str, torch.Tensor]:

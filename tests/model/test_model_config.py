@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from physviz.errors import ParameterError  # noqa: E402
 from physviz.model import AViT, ModelConfig  # noqa: E402
 
-# Parameter and tensor counts of the released MPP sizes (n_states=12), REFERENCE A/A2.
+# Parameter and tensor counts of the released MPP sizes (n_states=12); docs/model.md says where they come from.
 MPP_SIZES = {"Ti": (7_285_884, 439), "S": (28_979_436, 439), "B": (115_608_012, 439), "L": (407_055_628, 859)}
 
 
@@ -37,7 +37,7 @@ def test_tiny_preset_and_stem_rule() -> None:
 
 
 def test_yaml_and_json_round_trip(tmp_path: Path) -> None:
-    cfg = ModelConfig.preset("tiny", delta_prediction=True, jitter=True, jitter_seed=7, ensemble=3, n_spatial_dims=3)
+    cfg = ModelConfig.preset("tiny", delta_prediction=True, jitter=True, pad_mode="zeros", n_spatial_dims=3)
     assert ModelConfig.from_yaml(cfg.to_yaml()) == cfg
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     cfg.to_yaml(tmp_path / "m.yaml")
@@ -52,13 +52,15 @@ def test_yaml_and_json_round_trip(tmp_path: Path) -> None:
     [
         ({"embed_dim": 100}, "num_heads\\*head_dim"),
         ({"patch_size": 6}, "patch_size=6 is invalid: it must be a multiple of 4"),
-        ({"n_spatial_dims": 1}, "n_spatial_dims=1 is invalid"),
-        ({"drop_path": 1.5}, "drop_path=1.5"),
+        ({"n_spatial_dims": 1}, "n_spatial_dims=1 in the model config is not valid; choose one of 2, 3"),
+        ({"drop_path": 1.5}, "drop_path=1.5 in the model config must be below 1"),
         ({"bias_type": "continuous"}, "bias_type='continuous'"),
         ({"pad_mode": "edge"}, "pad_mode='edge'"),
-        ({"ensemble": 0}, "ensemble=0"),
-        ({"jitter": "yes"}, "jitter='yes'"),
-        ({"processor_blocks": 2.5}, "processor_blocks=2.5"),
+        ({"context_frames": 0}, "context_frames=0 in the model config must be at least 1"),
+        ({"jitter": "yes"}, "'jitter' in the model config must be true or false, not 'yes'"),
+        ({"processor_blocks": 2.5}, "'processor_blocks' in the model config must be an integer, not 2.5"),
+        ({"num_buckets": 33}, "num_buckets=33 is invalid: it must be an even number"),
+        ({"max_distance": 8}, "max_distance=8 is invalid: it must exceed num_buckets/4 = 8"),
     ],
 )
 def test_bad_values_raise_parameter_error(changes: dict, match: str) -> None:
@@ -75,3 +77,31 @@ def test_unknown_keys_and_presets_are_rejected() -> None:
         ModelConfig.from_yaml("a: [1, 2")
     with pytest.raises(ParameterError, match="does not exist"):
         ModelConfig.load(Path("/nonexistent/model.yaml"))
+
+
+def test_direct_construction_is_checked_like_a_mapping() -> None:
+    with pytest.raises(ParameterError, match="drop_path=1.5 in the model config must be below 1"):
+        ModelConfig(drop_path=1.5)
+    with pytest.raises(ParameterError, match="num_heads\\*head_dim"):
+        ModelConfig(embed_dim=100)
+    assert ModelConfig(mlp_ratio=2).mlp_ratio == 2.0 and isinstance(ModelConfig(mlp_ratio=2).mlp_ratio, float)
+    with pytest.raises(ParameterError, match="patch_size=6"):
+        ModelConfig.preset("tiny").replace(patch_size=6)
+
+
+@pytest.mark.parametrize(("key", "where"), [
+    ("gradient_checkpointing", "model.gradient_checkpointing = True"),
+    ("ensemble", "ensemble=K to model.predict"),
+    ("jitter_seed", "jitter_seed=S to model.predict"),
+])
+def test_run_time_knobs_are_not_config_settings(key: str, where: str) -> None:
+    with pytest.raises(ParameterError, match=f"{key!r} is not a model config setting.*{where}".replace("(", "\\(")):
+        ModelConfig.preset("tiny", **{key: 1})
+    assert key not in ModelConfig().to_dict()
+
+
+def test_gradient_checkpointing_is_a_model_attribute_not_saved() -> None:
+    model = AViT(ModelConfig.preset("tiny", processor_blocks=1))
+    assert model.gradient_checkpointing is False
+    model.gradient_checkpointing = True
+    assert "gradient_checkpointing" not in model.config.to_dict()

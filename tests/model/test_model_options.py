@@ -122,7 +122,8 @@ def test_gradient_checkpointing_gives_the_same_outputs_and_gradients() -> None:
     x = _x(2, 3, 2, 16, 16)
     results = []
     for ckpt in (False, True):
-        m = _model(gradient_checkpointing=ckpt).train()
+        m = _model().train()
+        m.gradient_checkpointing = ckpt
         y = m(x, [0, 1], [1, 0])
         (y.square().mean() + y.mean()).backward()
         results.append((y.detach(), {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}))
@@ -196,14 +197,16 @@ def test_bad_inputs_get_clear_errors() -> None:
 
 
 # -- field growth ---------------------------------------------------------------------------------
-def test_expand_fields_keeps_old_slots_and_registry_growth_widens_the_model() -> None:
+def test_expand_fields_keeps_old_slots_and_ensure_field_slots_widens_the_model() -> None:
+    from physviz.model.surgery import ensure_field_slots, expand_fields
+
     m, ref = _model(), _model()
     x = _x(1, 2, 2, 16, 16)
     with torch.no_grad():
         before = m(x, [0, 1], [1, 1])
     old_bag = m.space_bag.weight.detach().clone()
-    m.expand_fields(2)
-    assert m.config.n_states == 26 and m.space_bag.weight.shape == (32, 26)
+    expand_fields(m, 2)
+    assert m.config.n_states == 26 and m.space_bag.weight.shape == (32, 26) and m.registry.n_slots == 26
     assert m.debed.out_kernel.shape[1] == 26 and m.debed.out_bias.shape == (26,)
     assert torch.equal(m.space_bag.weight[:, :24], old_bag)
     # as in MPP, the embedding scale sqrt(n_states / n_fields) follows the new slot count
@@ -213,12 +216,17 @@ def test_expand_fields_keeps_old_slots_and_registry_growth_widens_the_model() ->
         assert torch.allclose(m(x, [0, 1], [1, 1]), ref(x, [0, 1], [1, 1]), atol=1e-5)
         assert m(x, [0, 25], [1, 1]).shape == before.shape
     reg = m.registry
-    added = [reg.add(f"new_{i}") for i in range(8)]  # 6 free slots, then the model widens
-    assert added[-1] == 27 and m.config.n_states == 28 and m.space_bag.weight.shape[1] == 28
-    ids = m.field_ids(["density", "new_7"])
-    assert ids.tolist() == [10, 27]
+    added = [reg.add(f"new_{i}") for i in range(7)]  # 6 free slots, then one past the model's
+    assert added[-1] == 26 and reg.n_slots == 27
+    assert m.config.n_states == 26  # the registry does not resize the model
+    with pytest.raises(UnknownFieldError, match="ensure_field_slots"):
+        m(x, m.field_ids(["density", "new_6"]), [1, 1])
+    ids = ensure_field_slots(m, ["density", "new_6", "new_7"])
+    assert ids == [10, 26, 27] and m.config.n_states == 28 and m.space_bag.weight.shape[1] == 28
+    assert reg.n_slots == 28 and m.field_ids(["density", "new_7"]).tolist() == [10, 27]
     with torch.no_grad():
-        assert m(x, ids, [1, 1]).shape == before.shape
+        assert m(x, m.field_ids(["density", "new_7"]), [1, 1]).shape == before.shape
+    assert ensure_field_slots(m, ["density"]) == [10] and m.config.n_states == 28  # nothing new: no change
 
 
 # -- relative position bias ---------------------------------------------------------------------

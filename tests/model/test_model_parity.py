@@ -115,10 +115,10 @@ def test_mismatched_keys_are_listed(state_dict: dict[str, torch.Tensor]) -> None
     with pytest.raises(ParameterError, match=r"missing keys \['blocks.1.temporal.gamma'\].*unexpected keys \['blocks.0.spatial.extra'\]"):
         load_mpp_checkpoint(broken)
     model = AViT(ModelConfig(embed_dim=128, num_heads=2, processor_blocks=3))
-    from physviz.model.checkpoint import _load_strict
+    from physviz.model.checkpoint import load_strict
 
     with pytest.raises(ParameterError, match="missing keys"):
-        _load_strict(model, state_dict, "the fixture")
+        load_strict(model, state_dict, "the fixture")
 
 
 def test_not_an_mpp_state_dict() -> None:

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 from physviz.errors import ParameterError  # noqa: E402
 from physviz.model import AViT, ModelConfig, load_model, save_model  # noqa: E402
-from physviz.model.avit import flops  # noqa: E402
+from physviz.model.flops import flops  # noqa: E402
+from physviz.model.surgery import expand_fields  # noqa: E402
 from physviz.model.refine import PixelRefiner, pad_fields  # noqa: E402
 
 
@@ -101,7 +102,7 @@ def test_refiner_survives_save_load_and_expand_fields(tmp_path: Path) -> None:
         assert torch.equal(model(x, ids, bc), back(x, ids, bc))
         refined = model.refine(frames, delta, t, bc)
         old = model.config.n_states
-        model.expand_fields(2)
+        expand_fields(model, 2)
         assert model.refine.w_in.shape[2] == model.refine.w_out.shape[0] == old + 2
         assert torch.equal(model.refine(frames, delta, t, bc), refined)  # old slots keep their weights
         assert torch.equal(model.refine.w_out[old:], torch.zeros(2, 6))
@@ -113,7 +114,7 @@ def test_new_field_slots_of_the_refiner_train_from_the_first_step() -> None:
     model = _model(refine_width=8)
     _randomise(model.refine)
     old = model.config.n_states
-    model.expand_fields(2)
+    expand_fields(model, 2)
     fresh = PixelRefiner(old + 2, 8, 2).w_in
     new_in = model.refine.w_in[:, :, old:]
     assert new_in.abs().sum() > 0 and abs(new_in.std().item() / fresh.std().item() - 1) < 0.2

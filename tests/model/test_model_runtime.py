@@ -56,3 +56,26 @@ def test_tuned_allocator_reuses_freed_blocks() -> None:
 def test_opt_out_leaves_malloc_alone() -> None:
     out = _probe("tune", {"PHYSVIZ_MALLOC_TUNING": "0"})
     assert out["tuned"] is False
+
+
+_ENTRY = """
+import json, torch
+import physviz
+from physviz.model import AViT, ModelConfig, save_model
+import physviz.model.runtime as rt
+model = AViT(ModelConfig.preset("tiny", processor_blocks=1)).eval()
+with torch.inference_mode():
+    model(torch.randn(1, 2, 1, 16, 16), [0], [1, 1])
+after_forward = "done" in rt._state
+path = save_model(model, __import__("sys").argv[1])
+physviz.load_model(path)
+print(json.dumps({"after_forward": after_forward, "after_load": rt._state.get("done")}))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_forward_leaves_the_allocator_alone_and_entry_points_tune_it(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-c", _ENTRY, str(tmp_path / "m.safetensors")], capture_output=True,
+                         text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"after_forward": False, "after_load": True}
