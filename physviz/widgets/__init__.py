@@ -3,6 +3,8 @@
 - ``FieldExplorer(ds)``: trajectory, field, time player, 3D slices, stats, hover.
 - ``RolloutScrubber(truth, prediction)`` / ``RolloutScrubber.from_model(model, truth)``: truth, prediction and
   error on one player, VRMSE over time; PNG, GIF, MP4 and HTML export.
+- ``RolloutRunner(model, truth)``: the scrubber's rollout without Panel: a worker thread filling a preallocated
+  prediction Dataset, with ``state()``, ``wait(timeout)`` and ``stop()``.
 - ``SpectrumComparer(truth, prediction)`` or ``scrubber.spectrum()``: E(k), ratio, k-time error map, binned errors.
 - ``FineTuneLauncher`` / ``JobMonitor``: a form that submits a ``physviz.jobs.JobSpec``, a monitor that polls it.
 
@@ -18,6 +20,7 @@ from physviz.widgets import accessor as _accessor  # noqa: F401 - registers ds.p
 _LAZY = {
     "FieldExplorer": "physviz.widgets.explorer",
     "RolloutScrubber": "physviz.widgets.scrubber",
+    "RolloutRunner": "physviz.widgets.rollout_runner",
     "SpectrumComparer": "physviz.widgets.spectrum",
     "FineTuneLauncher": "physviz.widgets.jobs",
     "JobMonitor": "physviz.widgets.jobs",

@@ -318,6 +318,11 @@ class RolloutScrubber(View):
             self._poll()
 
     @property
+    def runner(self) -> RolloutRunner | None:
+        """The rollout this scrubber runs or ran (None for a scrubber of a given prediction)."""
+        return self._runner
+
+    @property
     def running(self) -> bool:
         """Whether a rollout worker is still producing frames."""
         return self._runner is not None and self._runner.running

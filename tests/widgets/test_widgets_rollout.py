@@ -76,3 +76,15 @@ def test_bad_start_is_a_message_in_the_view(truth, persistence):
     assert "context" in sc.error and sc.alert.visible
     bad = RolloutScrubber.from_model(persistence, truth, fields=["vorticity"], steps=2)
     assert "vorticity" in bad.error
+
+
+def test_the_scrubber_draws_what_its_runner_wrote(truth, persistence):
+    from physviz.widgets import RolloutRunner
+
+    sc = RolloutScrubber.from_model(persistence, truth, steps=3, start=4, context=3, fields=FIELDS, background=True)
+    sc.wait(120)
+    runner = sc.runner
+    assert isinstance(runner, RolloutRunner) and runner.state().complete and not sc.running
+    assert sc.prediction is runner.prediction and sc.truth is runner.truth
+    assert sc.n_frames == runner.ready == 3 and sc.player.end == 2
+    assert RolloutScrubber(truth, truth).runner is None
