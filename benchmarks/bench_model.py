@@ -8,15 +8,16 @@ from benchmarks.common import Result, time_call
 from benchmarks.peers import interleaved_peak_fraction, matmul_peak_gflops, the_well_avit_class
 
 T, N, C = 16, 128, 4
-REFINE_WIDTH = 32  # physviz/model/recipes/bundled.yaml
+REFINE_WIDTH = 32  # physviz/recipes/configs/bundled.yaml
 
 
 def _ti_inference():
     """Our Ti model in eval mode with its input and FLOP counts: (step function, executed FLOPs, MPP FLOPs)."""
     import torch
 
-    from physviz.model.avit import AViT, flops
+    from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
+    from physviz.model.flops import flops
 
     cfg = ModelConfig.preset("Ti")
     model = AViT(cfg).eval()
@@ -150,7 +151,7 @@ def _rollouts(quick: bool) -> list[Result]:
     from benchmarks.common import Timing
     from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
-    from physviz.model.evaluate import autoregress
+    from physviz.recipes.evaluate import autoregress
 
     steps, context, C = (8 if quick else 32), 4, 3
     out = []

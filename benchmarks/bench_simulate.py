@@ -45,7 +45,7 @@ def _step_timing(system: str, params: dict, dtype: str, repeats: int) -> Timing:
 
 def _corpus_estimate(quick: bool) -> Result:
     """Generate a scaled-down bundled corpus, extrapolate to the planned trajectory counts."""
-    from physviz.fields.simulate.corpus import BUNDLED_CORPUS, generate_corpus
+    from physviz.recipes.corpus import BUNDLED_CORPUS, generate_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         entries = BUNDLED_CORPUS if not quick else tuple(e for e in BUNDLED_CORPUS[:3])

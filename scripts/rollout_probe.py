@@ -16,7 +16,8 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     """Train (unless STEPS is 0), evaluate, print a per-system summary."""
     from physviz.model.checkpoint import load_model
-    from physviz.train import pretrain as P
+    from physviz.recipes.evaluate import evaluate_all
+    from physviz.recipes.recipe import Recipe, run_train, train_config
     from physviz.train.config import bundled_checkpoint
 
     if len(argv) < 4:
@@ -25,17 +26,17 @@ def main(argv: list[str]) -> int:
     work, name, steps, k = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
     gradient = argv[4] if len(argv) > 4 else "last"
     lr = float(argv[5]) if len(argv) > 5 else 1e-4
-    recipe = P.Recipe.load("bundled")
+    recipe = Recipe.load("bundled")
     recipe.eval_ensemble = 1
     if steps > 0:
-        cfg = P.train_config(recipe, work)
+        cfg = train_config(recipe, work)
         cfg.update({"model": {"init_from": "bundled"}, "steps": steps, "seed": 1, "valid_every": 0,
                     "checkpoint_every": 100, "rollout": {"steps": k, "gradient": gradient},
                     "optimizer": {**cfg["optimizer"], "lr": lr, "warmup_steps": 20}})
-        final = P._run_train(cfg, work / "rollout" / name)
+        final = run_train(cfg, work / "rollout" / name)
     else:
         final = bundled_checkpoint()
-    results = P.evaluate_all(recipe, work, load_model(final), progress=False)["skill"]
+    results = evaluate_all(recipe, work, load_model(final), progress=False)["skill"]
     summary = {s: {p: {m: r[p][m] for m in ("one_step", "rollout_10", "rollout_30")} for p in ("model", "persistence")}
                for s, r in results.items()}
     out = {"name": name, "steps": steps, "rollout_steps": k, "gradient": gradient, "lr": lr, "skill": summary}

@@ -8,15 +8,17 @@ from typing import Any
 
 def add_parser(sub: Any) -> None:
     """Register the `pretrain` subcommand."""
-    from physviz.train.pretrain import STAGES
+    from physviz.recipes.pipeline import STAGES
 
     p = sub.add_parser(
         "pretrain",
         help="pretrain the bundled model from the built-in simulators, evaluate it and write its model card",
-        description="Runs the recipe's stages in order (corpus, train, fno, evaluate, bundle, card); each skips what "
-        "is already in the work directory, so an interrupted run resumes. Training runs `python -m physviz.train`.",
+        description="Runs the recipe's stages in order (corpus, train, fno, evaluate, bundle, transfer, card); each "
+        "skips what is already in the work directory, so an interrupted run resumes. Training runs "
+        "`python -m physviz.train`. The card stage writes the card from WORKDIR/results.json, so "
+        "`--workdir docs/model_card --stages card` rewrites MODEL_CARD.md from the stored results.",
     )
-    p.add_argument("--recipe", default="bundled", help="recipe name (physviz/model/recipes/NAME.yaml) or YAML path")
+    p.add_argument("--recipe", default="bundled", help="recipe name (physviz/recipes/configs/NAME.yaml) or YAML path")
     p.add_argument("--workdir", type=Path, default=Path("pretrain"), help="where corpus, runs and results go")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     p.add_argument("--card", type=Path, default=Path("MODEL_CARD.md"), help="model card to write")
@@ -35,15 +37,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline."""
     from physviz.errors import OptionError
-    from physviz.train import pretrain as pt
+    from physviz.recipes.pipeline import STAGES, run_pipeline
+    from physviz.recipes.recipe import Recipe
 
-    recipe = pt.Recipe.load(args.recipe)
+    recipe = Recipe.load(args.recipe)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = sorted(set(stages) - set(pt.STAGES))
+    unknown = sorted(set(stages) - set(STAGES))
     if unknown:
-        raise OptionError(f"Unknown stage(s) {unknown}; stages are {list(pt.STAGES)}.")
-    pt.run_pipeline(recipe, args.workdir.resolve(), stages, card=args.card, bundle_to=args.bundle_to,
-                    fno_seconds=args.fno_seconds, overrides=args.overrides, progress=not args.quiet,
-                    fno_workers=args.fno_workers,
-                    fno_systems=[n.strip() for n in args.fno_systems.split(",") if n.strip()] if args.fno_systems else None)
+        raise OptionError(f"Unknown stage(s) {unknown}; stages are {list(STAGES)}.")
+    run_pipeline(recipe, args.workdir.resolve(), stages, card=args.card, bundle_to=args.bundle_to,
+                 fno_seconds=args.fno_seconds, overrides=args.overrides, progress=not args.quiet,
+                 fno_workers=args.fno_workers,
+                 fno_systems=[n.strip() for n in args.fno_systems.split(",") if n.strip()] if args.fno_systems else None)
     return 0

@@ -12,7 +12,6 @@ import yaml
 import physviz
 from physviz.errors import ParameterError
 from physviz.fields.simulate import simulate
-from physviz.fields.simulate.corpus import CorpusEntry, generate_corpus
 from physviz.fields.simulate.run import SYSTEMS, make_solver, split_counts
 
 PHYSVIZ = str(Path(sys.executable).with_name("physviz"))
@@ -85,16 +84,3 @@ def test_cli_list():
     assert proc.returncode == 0
     for name in SYSTEMS:
         assert name in proc.stdout
-
-
-def test_corpus_generation_resumes(tmp_path):
-    entries = (
-        CorpusEntry("fitzhugh_nagumo", 3, {"resolution": 16, "steps": 3}),
-        CorpusEntry("gray_scott", 3, {"regime": "maze", "resolution": 16, "steps": 3, "dt_save": 5.0}),
-    )
-    first = generate_corpus(tmp_path, entries, progress=False)
-    assert set(first) == {"fitzhugh_nagumo", "gray_scott_maze"} and all(v > 0 for v in first.values())
-    before = (tmp_path / "gray_scott_maze" / "data" / "train" / "gray_scott_maze.hdf5").stat().st_mtime_ns
-    again = generate_corpus(tmp_path, entries, progress=False)
-    assert again == {"fitzhugh_nagumo": 0.0, "gray_scott_maze": 0.0}
-    assert (tmp_path / "gray_scott_maze" / "data" / "train" / "gray_scott_maze.hdf5").stat().st_mtime_ns == before

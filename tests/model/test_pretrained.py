@@ -7,7 +7,7 @@ import pytest
 import physviz
 from physviz.errors import ParameterError
 from physviz.model.checkpoint import read_model_info, tensor_hash
-from physviz.model.evaluate import as_array, evaluate, fields_of, model_predictor, periodic_flags, persistence
+from physviz.recipes.evaluate import as_array, boundary_flags, evaluate, fields_of, model_predictor, persistence
 from physviz.model.pretrained import pretrained_path
 
 
@@ -34,7 +34,7 @@ def test_bundled_model_beats_persistence_on_new_trajectories(system: str, params
     fields = fields_of(ds)
     data = as_array(ds, fields)
     model = physviz.load_pretrained()
-    ours = evaluate(model_predictor(model, fields, periodic_flags(ds)), data, context=4, steps=5, fields=fields)
+    ours = evaluate(model_predictor(model, fields, boundary_flags(ds)), data, context=4, steps=5, fields=fields)
     base = evaluate(persistence, data, context=4, steps=5, fields=fields)
     assert ours.one_step < base.one_step, (ours.one_step, base.one_step)
     assert ours.mean_rollout(5) < base.mean_rollout(5)

@@ -11,8 +11,11 @@ import pytest
 import xarray as xr
 import yaml
 
+from physviz.analysis.error_metrics import vrmse_array as vrmse
 from physviz.errors import ParameterError
-from physviz.model.evaluate import autoregress, evaluate, live_trajectories, persistence, vrmse
+from physviz.recipes.evaluate import autoregress, evaluate, live_trajectories, persistence
+from physviz.recipes.recipe import Recipe, RecipeError
+from tests.paths import REPO
 
 
 def test_vrmse_matches_the_analysis_layer() -> None:
@@ -54,7 +57,7 @@ def test_uniform_trajectories_are_left_out() -> None:
 
 def test_fno_baseline_trains_and_predicts() -> None:
     pytest.importorskip("neuralop")
-    from physviz.train.baselines import FNOConfig, train_fno
+    from physviz.recipes.baselines import FNOConfig, train_fno
 
     rng = np.random.default_rng(2)
     data = rng.normal(size=(3, 10, 2, 16, 16)).astype(np.float32)
@@ -69,7 +72,7 @@ def test_fno_baseline_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pyte
     pytest.importorskip("neuralop")
     import torch
 
-    from physviz.train.baselines import FNOBaseline, FNOConfig, train_fno
+    from physviz.recipes.baselines import FNOBaseline, FNOConfig, train_fno
 
     data = np.random.default_rng(3).normal(size=(4, 9, 2, 16, 16)).astype(np.float32)
     cfg = FNOConfig(hidden_channels=8, modes_2d=4, max_steps=8, points_per_batch=3 * 256, checkpoint_every=0.0)
@@ -109,10 +112,10 @@ def test_fno_baseline_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pyte
 
 def test_fno_workers_report_a_failed_baseline_by_name(tmp_path: Path) -> None:
     """A worker that fails (here: no corpus data) stops the stage with an error naming its system."""
-    from physviz.train.pretrain import Recipe, train_fno_baselines
+    from physviz.recipes.baselines import train_fno_baselines
 
     recipe = Recipe.load("bundled")
-    recipe.only = ("fitzhugh_nagumo",)
+    recipe.only = ["fitzhugh_nagumo"]
     with pytest.raises(ParameterError, match="FNO baseline of 'fitzhugh_nagumo' failed"):
         train_fno_baselines(recipe, tmp_path, 10.0, progress=False, workers=2)
     with pytest.raises(ParameterError, match="at least 1"):
@@ -125,31 +128,79 @@ def test_fno_workers_report_a_failed_baseline_by_name(tmp_path: Path) -> None:
 
 
 def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
-    from physviz.train.pretrain import Recipe, corpus_entries
+    from physviz.recipes.corpus import corpus_entries
 
     bundled = Recipe.load("bundled")
     names = {e.name() for e in corpus_entries(bundled)}
     assert "gray_scott_3d_spots" in names and "euler_high_mach" in names  # every 2D system and the 3D one
+    assert bundled.rollout_steps == [10, 30] and bundled.eval_ensemble == 4 and bundled.finish["steps"] == 800
+    assert bundled.transfer is None
     transfer = Recipe.load("bundled_transfer")
     assert not any(e.system == "euler" for e in corpus_entries(transfer))
+    assert transfer.transfer is not None and transfer.transfer.finetune_steps == 300
+    assert transfer.transfer.sizes == [25, 50, 100, 200] and transfer.transfer.finetune_lr == 5e-4
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntrain: {}\nlearning_rate: 3\n")
-    with pytest.raises(ParameterError, match="learning_rate"):
+    with pytest.raises(RecipeError, match="learning_rate"):
         Recipe.load(str(bad))
-    with pytest.raises(ParameterError, match="Unknown recipe"):
+    bad.write_text("name: x\ntrain: {}\ncontext: 0\n")
+    with pytest.raises(RecipeError, match="context=0.*at least 1"):
+        Recipe.load(bad)
+    bad.write_text("name: x\ntrain: {}\ntransfer: {tasks: {}, finetune_steps: many}\n")
+    with pytest.raises(RecipeError, match="transfer.finetune_steps"):
+        Recipe.load(bad)
+    with pytest.raises(RecipeError, match="Unknown recipe.*bundled_transfer"):
         Recipe.load("no_such_recipe")
+
+
+def _table(text: str, first_header: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The Markdown table of `text` whose first header cell is `first_header`: (headers, body rows by first cell)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return table[0], {row[0]: row for row in table[2:]}
+
+
+def _section(text: str, title: str) -> str:
+    """The text of the card's section `title` (to the next heading of the same or a higher level)."""
+    level = next(line for line in text.splitlines() if line.lstrip("#").strip() == title and line.startswith("#"))
+    hashes = level.split(" ")[0]
+    rest = text.split(level + "\n", 1)[1]
+    for line in rest.splitlines():
+        if line.startswith("#") and len(line.split(" ")[0]) <= len(hashes):
+            return rest.split(line, 1)[0]
+    return rest
+
+
+def _skill_cell(text: str, dataset: str, span: str, predictor_label: str) -> str:
+    """The card's skill-table cell of `dataset` for a span ("one-step", "10-step", "30-step") and a predictor label."""
+    headers, rows = _table(text, "dataset")
+    spans = [h.split(": ")[0] if ": " in h else None for h in headers]
+    col, current = None, None
+    for k, h in enumerate(headers[1:], start=1):
+        current = spans[k] or current
+        label = h.split(": ")[-1]
+        if current == span and label == predictor_label:
+            col = k
+    assert col is not None, (span, predictor_label, headers)
+    return rows[dataset][col]
 
 
 @pytest.mark.slow
 def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     from physviz.model import load_model
     from physviz.model.checkpoint import read_model_info
-    from physviz.train.pretrain import Recipe, run_pipeline
+    from physviz.recipes.evaluate import floors
+    from physviz.recipes.pipeline import run_pipeline
 
     recipe = Recipe.load("bundled")
-    recipe.only = ("navier_stokes_decaying", "fitzhugh_nagumo")
+    recipe.only = ["navier_stokes_decaying", "fitzhugh_nagumo"]
     recipe.corpus_scale = 0.01
-    recipe.eval_trajectories, recipe.eval_steps, recipe.rollout_steps = 2, 16, (10,)
+    recipe.eval_trajectories, recipe.eval_steps, recipe.rollout_steps = 2, 16, [10]
     recipe.train = {**recipe.train, "steps": 6, "checkpoint_every": 3, "valid_every": 0, "log_every": 1,
                     "progress": False, "batch": {"tokens": 512}}
     recipe.finish = {"steps": 2, "rollout": {"steps": 2}, "optimizer": {"lr": 1e-4, "warmup_steps": 0}}
@@ -171,21 +222,44 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     assert finish["batch"] == {"tokens": 512} and (work / "finish" / "final.safetensors").exists()
     assert info["metadata"]["recipe_finish"] == recipe.finish
     assert load_model(weights).config.n_spatial_dims == 3
+    model = results["model"]
+    assert model["file"] == weights.name and model["hash"] == info["hash"] and model["steps"] == 8
+    assert model["n_parameters"] == sum(p.numel() for p in load_model(weights).parameters())
     text = card.read_text()
-    assert "| navier_stokes_decaying |" in text and "Floors" in text and "Transfer" in text
-    assert "one-step: model | x4 jitter | persistence | FNO | 10-step" in text and "4-jitter ensemble:" in text
     for fig in ("docs/model_card/rollout_vrmse.png", "docs/model_card/spectra_10_steps.png"):
-        assert (tmp_path / fig).stat().st_size > 1000
+        assert (tmp_path / fig).stat().st_size > 1000 and f"]({fig})" in text
     assert json.loads((work / "results.json").read_text())["skill"]
     # the card's data is written beside its figures and is the data the card was written from
     shipped = json.loads((tmp_path / "docs/model_card/results.json").read_text())
-    assert shipped["skill"] == results["skill"]
-    assert f"{shipped['skill']['fitzhugh_nagumo']['model']['one_step']:.4f}" in text
+    assert shipped["skill"] == results["skill"] and shipped["recipe"]["eval_ensemble"] == 4
+    # every predictor has its column, and each cell holds that predictor's number from results.json
+    headers, rows = _table(text, "dataset")
+    assert headers[:5] == ["dataset", "one-step: model", "x4 jitter", "persistence", "FNO"]
+    assert set(rows) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
+    for name, row in shipped["skill"].items():
+        for label, pred in (("model", "model"), ("x4 jitter", "ensemble"), ("persistence", "persistence"), ("FNO", "fno")):
+            assert _skill_cell(text, name, "one-step", label) == f"{row[pred]['one_step']:.4f}"
+            assert _skill_cell(text, name, "10-step", label) == f"{row[pred]['rollout_10']:.4f}"
+            assert _skill_cell(text, name, "30-step", label) == "-"  # not measured: rollout_steps is [10]
+    # the floors: one verdict list for the model and one for the ensemble, each as floors() computes it
+    section = _section(text, "Floors")
+    verdicts = [line.split("**")[1] for line in section.splitlines() if line.startswith("- ")]
+    expected = []
+    for pred in ("model", "ensemble"):
+        f = floors(shipped["skill"], pred)
+        expected += [f["all_half"], f["all_ten"], f["fno_wins"] >= 3]
+    assert verdicts == ["holds" if ok else "does not hold" for ok in expected]
+    assert "not measured yet" in _section(text, "Transfer to compressible flow").lower()
     assert yaml.safe_load((work / "train.yaml").read_text())["steps"] == 6
+    # the card stage alone rewrites the same card from the stored results.json, without the checkpoint
+    weights.unlink()
+    card.unlink()
+    run_pipeline(recipe, work, ("card",), card=card, bundle_to=weights, progress=False)
+    assert card.read_text() == text
 
 
 def test_training_seconds_leave_out_the_pause_between_runs(tmp_path: Path) -> None:
-    from physviz.train.pretrain import training_seconds
+    from physviz.recipes.pipeline import training_seconds
 
     lines = [{"kind": "train", "step": s, "time": 1000.0 + 10 * s} for s in range(5)]  # 40 s
     lines += [{"kind": "train", "step": s, "time": 90_000.0 + 10 * (s - 4)} for s in range(4, 8)]  # resumed: +30 s
@@ -196,52 +270,92 @@ def test_training_seconds_leave_out_the_pause_between_runs(tmp_path: Path) -> No
 
 def test_bundle_stage_never_writes_into_the_package_by_default(tmp_path: Path) -> None:
     from physviz.model.pretrained import WEIGHTS
-    from physviz.train.pretrain import Recipe, bundle_path
+    from physviz.recipes.pipeline import bundle_path
 
     target = bundle_path(Recipe.load("bundled"), tmp_path)
     assert target == tmp_path / "bundle" / "physviz-tiny.safetensors"
     assert WEIGHTS.resolve() not in target.resolve().parents
 
 
-def test_card_keeps_fno_steps_and_transfer_probes_from_the_results(tmp_path: Path) -> None:
-    """Without FNO files on disk the card takes their steps from results.json; recorded probes follow the transfer table."""
-    from physviz.train.pretrain import _fno_steps_line, transfer_section
+def _results(skill: dict, **more: object) -> dict:
+    """A results.json as the pipeline writes it, for a card rendered without a run."""
+    model = {"file": "m.safetensors", "megabytes": 1.0, "hash": "ab" * 32, "steps": 100, "training_seconds": 600.0,
+             "n_parameters": 1234, "config": {"n_states": 24, "patch_size": 8, "processor_blocks": 4, "embed_dim": 128,
+                                              "num_heads": 4, "context_frames": 4, "refine_width": 0}}
+    recipe = {"name": "r", "train": {"steps": 100}, "finish": {}, "context": 4, "eval_trajectories": 2, "eval_steps": 16,
+              "eval_ensemble": 1, "rollout_steps": [10, 30]}
+    spectra = {name: {} for name in skill}
+    return {"recipe": recipe, "model": model, "corpus": [], "skill": skill, "spectra": spectra, **more}
 
-    assert _fno_steps_line(tmp_path, {}) == []
-    line = _fno_steps_line(tmp_path, {"fno_steps": {"euler_riemann": 179, "fitzhugh_nagumo": 180}})
-    assert line and "euler_riemann 179, fitzhugh_nagumo 180" in line[0]
-    runs = {"euler_riemann": {"steps": 2500, "seconds": 1628.0, "batch": 16, "threads": 1}}
-    assert "euler_riemann 2500 steps in 27.1 min (batch 16, 1 thread)" in _fno_steps_line(tmp_path, {"fno_runs": runs, "fno_steps": {"x": 1}})[0]
+
+def _row(model: tuple[float, float], fno: tuple[float, float] | None = None) -> dict:
+    out = {"model": {"one_step": model[0], "rollout_10": model[1]}, "persistence": {"one_step": 0.3, "rollout_10": 1.0}}
+    return {**out, "fno": {"one_step": fno[0], "rollout_10": fno[1]}} if fno else out
+
+
+def test_card_shows_the_fno_runs_and_the_transfer_table_from_the_results() -> None:
+    """The FNO line carries each baseline's recorded steps, minutes, batch and threads; the transfer table and
+    its floors come from the transfer results."""
+    from physviz.recipes.card import render_card
+
+    figs = {"rollout": "r.png", "spectra": "s.png", "transfer": "t.png"}
+    runs = {"euler_riemann": {"steps": 2500, "seconds": 1628.0, "batch": 16, "threads": 1},
+            "fitzhugh_nagumo": {"steps": 180, "seconds": 90.0, "batch": 4, "threads": 2}}
     row = {"pretrained": {"one_step": 0.2, "rollout_5": 0.4}, "scratch": {"one_step": 0.1, "rollout_5": 0.5}}
-    text = "\n".join(transfer_section({"results": {"near": {"25": row}}, "note": "n", "probes": "| probe | 0.15 |"}, {}))
-    assert "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text and text.index("| probe | 0.15 |") > text.index("5-step: **")
-    assert "probe" not in "\n".join(transfer_section({"results": {"near": {"25": row}}}, {}))
+    transfer = {"results": {"near": {"25": row, "50": row}}, "pretrained_on": ["a"], "pretrain_steps": 3000,
+                "excluded": ["euler"], "finetune_steps": 300, "finetune_lr": 5e-4, "finetune": {}, "test_trajectories": 16}
+    skill = {"euler_riemann": _row((0.06, 0.28), (0.008, 0.02)), "fitzhugh_nagumo": _row((0.017, 0.17), (0.007, 0.13))}
+    text = render_card(_results(skill, fno_runs=runs, transfer=transfer), figs)
+    fno_line = next(line for line in text.splitlines() if line.startswith("FNO training per system"))
+    assert "euler_riemann 2500 steps in 27.1 min (batch 16, 1 thread)" in fno_line
+    assert "fitzhugh_nagumo 180 steps in 1.5 min (batch 4, 2 threads)" in fno_line
+    headers, rows = _table(text, "task")
+    assert headers == ["task", "trajectories", "pretrained T+1", "scratch T+1", "pretrained 5-step", "scratch 5-step"]
+    assert list(rows) == ["near"] and "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text
+    section = _section(text, "Transfer to compressible flow")
+    assert [line.split("**")[1] for line in section.splitlines() if line.startswith("- ")] == ["does not hold", "holds"]
+    assert "(0 of 2)" in section and "(2 of 2)" in section and "![transfer](t.png)" in section
+    assert "$" not in text  # every template field was filled
 
 
-def test_evaluation_keeps_earlier_fno_rows_and_the_card_marks_their_smaller_budget() -> None:
-    """Systems without an FNO on disk keep an earlier FNO row; the card stars them and leaves them out of the floor."""
-    from physviz.train.pretrain import _fno_budget_words, fno_budget_split, fno_floor_verdict, keep_earlier_fno
+def test_card_floors_follow_the_skill_table() -> None:
+    """Each floor's verdict and counts are those of `floors` on the skill table; no FNO, no FNO floor."""
+    from physviz.recipes.card import render_card
+    from physviz.recipes.evaluate import floors
 
-    def row(fno: float | None = None) -> dict:
-        out = {"model": {"one_step": 0.1, "rollout_10": 0.5}, "persistence": {"one_step": 0.3, "rollout_10": 1.0}}
-        return {**out, "fno": {"one_step": 0.2, "rollout_10": fno}} if fno is not None else out
+    figs = {"rollout": "r.png", "spectra": "s.png"}
+    skill = {"a": _row((0.1, 0.5), (0.2, 0.6)), "b": _row((0.2, 0.5), (0.05, 0.4)), "c": _row((0.1, 1.2), (0.2, 1.5)),
+             "d": _row((0.1, 0.5), (0.3, 0.7))}
+    f = floors(skill)
+    assert f["one_step_half_of_persistence"] == {"a": True, "b": False, "c": True, "d": True}
+    assert f["rollout10_beats_persistence"] == {"a": True, "b": True, "c": False, "d": True}
+    assert f["beats_fno_rollout10"] == {"a": True, "b": False, "c": True, "d": True} and f["fno_wins"] == 3
+    assert f["beats_fno_one_step"] == {"a": True, "b": False, "c": True, "d": True}
+    section = _section(render_card(_results(skill), figs), "Floors")
+    bullets = [line for line in section.splitlines() if line.startswith("- ")]
+    assert [b.split("**")[1] for b in bullets] == ["does not hold", "does not hold", "holds"]
+    assert "['b']" in bullets[0] and "['c']" in bullets[1] and "(3 of 4: ['a', 'c', 'd']; one-step: 3 of 4)" in bullets[2]
+    assert "0.3-4.0x the FNO's over the 4 systems" in section
+    no_fno = {k: {p: v for p, v in r.items() if p != "fno"} for k, r in skill.items()}
+    section = _section(render_card(_results(no_fno), figs), "Floors")
+    assert len([line for line in section.splitlines() if line.startswith("- ")]) == 2
 
-    skill = {"a": row(0.6), "b": row(), "c": row()}  # a: FNO on disk; b: earlier FNO kept; c: never had one
-    earlier = {"skill": {"b": row(0.4), "c": row()}, "fno_runs": {"b": {"steps": 9, "seconds": 30.0, "batch": 16}}}
-    kept = keep_earlier_fno(skill, earlier)
-    assert kept == {"b": {"steps": 9, "seconds": 30.0, "batch": 16, "earlier": True}}
-    assert skill["b"]["fno"]["rollout_10"] == 0.4 and "fno" not in skill["c"] and skill["a"]["fno"]["rollout_10"] == 0.6
-    results = {"skill": skill, "fno_runs": {"a": {"steps": 99, "seconds": 100.0, "batch": 16}, **kept}}
-    share, full, short = fno_budget_split(results, model_seconds=300.0)
-    assert (share, full, short) == (100.0, ["a"], ["b"])
-    words = _fno_budget_words(results, 5.0, share, full, short)
-    assert "1 systems have that FNO (a)" in words and "other 1 (b), marked *" in words and "0.5 min each" in words
-    results["fno_runs"]["b"]["seconds"] = 100.0  # b rerun with its full share: one budget for all
-    assert fno_budget_split(results, 300.0)[2] == []
-    wins = {"a": True, "b": True, "c": True, "d": False, "e": True}
-    assert fno_floor_verdict(wins, ["a", "b", "c"], ["d"]) == ("holds", ["a", "b", "c"], [])
-    assert fno_floor_verdict(wins, ["a", "d"], ["b", "c"]) == ("not established", ["a"], ["b", "c"])
-    assert fno_floor_verdict(wins, ["a", "d"], ["b"])[0] == "does not hold"  # 1 won + 1 open < 3
+
+def test_model_card_is_the_template_over_the_stored_results() -> None:
+    """MODEL_CARD.md is exactly what the card stage writes from docs/model_card/results.json."""
+    from physviz.recipes.card import render_card
+
+    results = json.loads((REPO / "docs" / "model_card" / "results.json").read_text())
+    figs = {k: f"docs/model_card/{name}" for k, name in (("rollout", "rollout_vrmse.png"),
+                                                          ("spectra", "spectra_10_steps.png"), ("transfer", "transfer.png"))}
+    assert render_card(results, figs) == (REPO / "MODEL_CARD.md").read_text()
+    # its numbers are the shipped model's
+    from physviz.model.checkpoint import read_model_info
+    from physviz.model.pretrained import pretrained_path
+
+    info = read_model_info(pretrained_path())
+    assert results["model"]["hash"] == info["hash"] and results["model"]["steps"] == info["metadata"]["steps"]
+    assert set(results["fno_runs"]) == set(results["skill"])
 
 
 @pytest.mark.slow
@@ -252,18 +366,19 @@ def test_sigterm_to_a_background_fno_run_stops_its_workers_at_a_checkpoint(tmp_p
     import sys
     import time
 
-    from physviz.train.pretrain import Recipe, make_corpus
+    from physviz.recipes.corpus import make_corpus
 
     recipe = Recipe.load("bundled")
-    recipe.only = ("fitzhugh_nagumo", "navier_stokes_decaying")
+    recipe.only = ["fitzhugh_nagumo", "navier_stokes_decaying"]
     recipe.corpus_scale, recipe.eval_trajectories, recipe.eval_steps = 0.01, 1, 6
     make_corpus(recipe, tmp_path, progress=False)
     script = (
         "import signal, sys\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # what `cmd &` in a script does to the run
         "from pathlib import Path\n"
-        "from physviz.train.pretrain import Recipe, train_fno_baselines\n"
-        "r = Recipe.load('bundled'); r.only = ('fitzhugh_nagumo', 'navier_stokes_decaying')\n"
+        "from physviz.recipes.baselines import train_fno_baselines\n"
+        "from physviz.recipes.recipe import Recipe\n"
+        "r = Recipe.load('bundled'); r.only = ['fitzhugh_nagumo', 'navier_stokes_decaying']\n"
         "train_fno_baselines(r, Path(sys.argv[1]), 1e6, progress=True, workers=2)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE, text=True)

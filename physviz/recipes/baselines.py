@@ -6,10 +6,12 @@ z-scored change to the next frame (so it starts from persistence, which makes it
 strong baseline). Each system's FNO gets an equal share of a wall-clock budget. A batch holds
 a fixed number of grid points (16 frames of 64x64, 2 of 32^3), so a 3D system gets as many steps
 as a 2D one; training keeps a resumable checkpoint, so a stopped run loses at most a few minutes.
+`train_fno_baselines` trains a recipe's baselines, several systems at once in worker processes.
 """
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -17,11 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from physviz.errors import ParameterError
+
+if TYPE_CHECKING:
+    from physviz.recipes.recipe import Recipe
 
 
 @dataclass
@@ -255,3 +260,147 @@ def save_fno(model: FNOBaseline, path: str | Path) -> None:
         torch.save({"net": weights, "mean": model.mean, "std": model.std, "std_delta": model.std_delta,
                     "steps": model.steps, "seconds": model.seconds, "threads": model.threads, "batch": model.batch,
                     "losses": model.losses}, tmp)
+
+
+def load_fno(path: Path, data_shape: tuple[int, ...], context: int) -> FNOBaseline:
+    """A saved FNO baseline for data of shape (B, T, C, *S)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    C, n = data_shape[2], len(data_shape) - 3
+    model = FNOBaseline(C, context, n, state["mean"].flatten().numpy(), state["std"].flatten().numpy(),
+                        state["std_delta"].flatten().numpy())
+    missing, unexpected = model.net.load_state_dict(state["net"], strict=False)
+    if [k for k in missing if not k.startswith("_")] or unexpected:
+        raise ParameterError(f"FNO baseline {str(path)!r} does not fit its network (missing {missing[:4]}, "
+                             f"unexpected {unexpected[:4]}).")
+    model.steps, model.seconds = int(state["steps"]), float(state["seconds"])
+    return model
+
+
+def fno_runs(workdir: Path) -> dict[str, dict[str, Any]]:
+    """Per FNO baseline saved under workdir/fno: steps, seconds, batch and threads."""
+    import torch
+
+    out = {}
+    for p in sorted((workdir / "fno").glob("*.pt")):
+        state = torch.load(p, map_location="cpu", weights_only=True)
+        out[p.stem] = {"steps": int(state["steps"]), "seconds": round(float(state["seconds"]), 1),
+                       "batch": int(state["batch"]), "threads": int(state["threads"])}
+    return out
+
+
+# -- a recipe's baselines, in worker processes ------------------------------------------------------
+def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, progress: bool = True,
+                        workers: int = 1, systems: list[str] | None = None) -> dict[str, Path]:
+    """One FNO per corpus dataset, an equal share of `seconds_total` each; saved under workdir/fno.
+
+    A finished baseline is kept and skipped on a rerun; an unfinished one resumes from its
+    checkpoint (``NAME.pt.partial``). With ``workers`` > 1 that many systems train at once, each in
+    its own process with an equal share of the CPU threads (same wall clock, all cores in use).
+    ``systems`` trains only those datasets, in that order (the share stays that of all datasets),
+    so a budget too long for one sitting can be spread over several.
+    """
+    from physviz.recipes.corpus import corpus_entries
+
+    entries = corpus_entries(recipe)
+    share = seconds_total / max(len(entries), 1)
+    out = {e.name(): workdir / "fno" / f"{e.name()}.pt" for e in entries}
+    if workers < 1:
+        raise ParameterError(f"FNO workers must be at least 1, not {workers}.")
+    names = list(out)
+    if systems is not None:
+        unknown = [s for s in systems if s not in out]
+        if unknown:
+            raise ParameterError(f"No dataset {unknown} in recipe {recipe.name!r}; its datasets are {names}.")
+        names = list(dict.fromkeys(systems))
+    todo = [(workdir / "corpus" / name, out[name]) for name in names if not out[name].exists()]
+    if workers == 1:
+        for dataset_dir, path in todo:
+            _fit_fno_job(dataset_dir, path, recipe.context, share, 0, progress, 0)
+    else:
+        _run_fno_jobs(todo, recipe.context, share, workers, progress)
+    return out
+
+
+_STOPPED = 130  # exit code of an FNO worker stopped by a signal (its checkpoint saved)
+
+
+@contextmanager
+def _sigterm_raises_interrupt() -> Iterator[None]:
+    """Inside (main thread only), SIGTERM raises KeyboardInterrupt, so ``kill PID`` of a run started in the
+    background (where the shell makes it ignore SIGINT) still stops its workers at a checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, workers: int, progress: bool) -> None:
+    """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C, or SIGTERM to this process,
+    stops them all at a checkpoint."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    queue: list[tuple[Path, Path]] = list(todo)
+    running: dict[Any, tuple[int, str]] = {}
+    try:
+        with _sigterm_raises_interrupt():
+            _drive_fno_jobs(ctx, queue, running, context, seconds, workers, threads, progress)
+    finally:  # on Ctrl-C or a failure: each worker saves its checkpoint on SIGTERM and exits
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.join()
+
+
+def _drive_fno_jobs(ctx: Any, queue: list[tuple[Path, Path]], running: dict[Any, tuple[int, str]], context: int,
+                    seconds: float, workers: int, threads: int, progress: bool) -> None:
+    """Keep `workers` FNO processes busy until `queue` is empty; raise when one is stopped or fails."""
+    while queue or running:
+        while queue and len(running) < workers:
+            free = min(set(range(workers)) - {slot for slot, _ in running.values()})
+            dataset_dir, path = queue.pop(0)
+            proc = ctx.Process(target=_fit_fno_job, args=(dataset_dir, path, context, seconds, threads, progress, free),
+                               name=f"fno-{dataset_dir.name}")
+            proc.start()
+            running[proc] = (free, dataset_dir.name)
+        for proc in list(running):
+            proc.join(timeout=0.5)
+            if proc.exitcode is None:
+                continue
+            _, name = running.pop(proc)
+            if proc.exitcode == _STOPPED:
+                raise KeyboardInterrupt(f"the FNO baseline of {name!r} was stopped at a checkpoint; rerun to resume")
+            if proc.exitcode != 0:
+                raise ParameterError(f"The FNO baseline of {name!r} failed (exit code {proc.exitcode}; its "
+                                     "traceback is above); finished baselines are kept, rerun to resume.")
+
+
+def _fit_fno_job(dataset_dir: Path, path: Path, context: int, seconds: float, threads: int, progress: bool,
+                 slot: int) -> None:
+    """Train (or resume) and save one system's FNO baseline; `threads` 0 keeps torch's default."""
+    import torch
+
+    from physviz.recipes.evaluate import load_train_array
+
+    if threads:  # a worker process (SIGTERM from the parent stops its fit at a checkpoint)
+        torch.set_num_threads(threads)
+    data = load_train_array(dataset_dir)
+    try:
+        model = train_fno(data, context, seconds, progress=progress, checkpoint=path.with_name(path.name + ".partial"),
+                          bar_position=slot, name=dataset_dir.name)
+    except KeyboardInterrupt:
+        if threads:  # a worker: tell the parent it was stopped, not broken
+            raise SystemExit(_STOPPED) from None
+        raise
+    save_fno(model, path)

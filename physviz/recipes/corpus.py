@@ -5,7 +5,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from physviz.recipes.recipe import Recipe
+
+EVAL_SEED = 900_000  # seeds of the held-out test sets, far from the corpus seeds (0 + 1000 * index)
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,40 @@ def generate_corpus(
         simulate(entry.system, n, seed=seed + 1000 * i, out=target, progress=progress, **entry.params)
         seconds[entry.name()] = time.perf_counter() - t0
     return seconds
+
+
+def corpus_entries(recipe: Recipe) -> tuple[CorpusEntry, ...]:
+    """The corpus entries of a recipe (BUNDLED_CORPUS minus the excluded systems, within `only` if set)."""
+    return tuple(e for e in BUNDLED_CORPUS if e.system not in recipe.exclude and e.name() not in recipe.exclude
+                 and (not recipe.only or e.name() in recipe.only))
+
+
+def make_corpus(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Path]:
+    """Generate the training corpus and the held-out test sets; return test set name -> file."""
+    from physviz.fields import to_well
+    from physviz.fields.simulate.run import simulate
+
+    wanted = {e.name() for e in BUNDLED_CORPUS if not recipe.only or e.name() in recipe.only}
+    generate_corpus(workdir / "corpus", tuple(e for e in BUNDLED_CORPUS if e.name() in wanted),
+                    scale=recipe.corpus_scale, progress=progress)
+    out: dict[str, Path] = {}
+    for i, entry in enumerate(BUNDLED_CORPUS):
+        if entry.name() not in wanted:
+            continue
+        path = workdir / "eval" / f"{entry.name()}.hdf5"
+        if not path.exists():
+            params = {**entry.params, "steps": recipe.eval_steps}
+            ds = simulate(entry.system, recipe.eval_trajectories, seed=EVAL_SEED + 1000 * i, progress=progress, **params)
+            to_well(ds, path, stats=False)
+        out[entry.name()] = path
+    return out
+
+
+def corpus_table(recipe: Recipe) -> list[dict[str, Any]]:
+    """One row per BUNDLED_CORPUS entry for the model card: name, system, parameters, size, and whether the recipe uses it."""
+    used = {e.name() for e in corpus_entries(recipe)}
+    return [{"name": e.name(), "system": e.system,
+             "params": {k: v for k, v in e.params.items() if k not in ("resolution", "steps")},
+             "trajectories": e.trajectories, "resolution": e.params.get("resolution"),
+             "dims": 3 if e.system.endswith("3d") else 2, "frames": e.params.get("steps"), "used": e.name() in used}
+            for e in BUNDLED_CORPUS]

@@ -1,0 +1,234 @@
+"""The model card: MODEL_CARD.md from card_template.md over the facts and measurements in ``results.json``.
+
+`card_results` gathers what the card shows (recipe, model file, corpus) into the results of the
+evaluate and transfer stages; `render_card` is a function of those results alone, so a stored
+``results.json`` regenerates its card.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+from physviz.recipes.evaluate import floors
+
+if TYPE_CHECKING:
+    from physviz.recipes.recipe import Recipe
+
+TEMPLATE = Path(__file__).resolve().parent / "card_template.md"
+TRANSFER_TEMPLATE = Path(__file__).resolve().parent / "card_transfer_template.md"
+RECIPE_KEYS = ("name", "train", "finish", "context", "eval_trajectories", "eval_steps", "eval_ensemble", "rollout_steps")
+TABLE_SPANS = ("one_step", "rollout_10", "rollout_30")
+
+
+def model_facts(path: Path) -> dict[str, Any]:
+    """What the card says about a saved model: file, size, hash, config, steps, training time, parameters."""
+    from safetensors import safe_open
+
+    from physviz.model.checkpoint import read_model_info
+
+    info = read_model_info(path)
+    meta = info.get("metadata", {})
+    with safe_open(str(path), framework="pt") as fh:
+        n_parameters = sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+    return {"file": path.name, "megabytes": round(path.stat().st_size / 1e6, 1), "hash": info["hash"],
+            "config": info["config"], "steps": meta.get("steps"), "training_seconds": meta.get("training_seconds", 0.0),
+            "n_parameters": n_parameters}
+
+
+def card_results(results: dict[str, Any], recipe: Recipe, model_path: Path | None) -> dict[str, Any]:
+    """`results` with the recipe, the corpus table and (from `model_path`, when it exists) the model's facts."""
+    from physviz.recipes.corpus import corpus_table
+    from physviz.recipes.recipe import RecipeError
+
+    if "skill" not in results:
+        raise RecipeError("There are no measured results to write a card from (results.json has no 'skill'); "
+                          "run the evaluate stage first.")
+    out = {**results, "recipe": {k: v for k, v in recipe.to_dict().items() if k in RECIPE_KEYS},
+           "corpus": corpus_table(recipe)}
+    if model_path is not None and model_path.exists():
+        out["model"] = model_facts(model_path)
+    if "model" not in out:
+        raise RecipeError(f"The card needs the model it describes: {str(model_path)!r} does not exist and "
+                          "results.json names none; give it with --bundle-to, or run the evaluate stage.")
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4f}"
+
+
+def _holds(ok: bool) -> str:
+    return "holds" if ok else "does not hold"
+
+
+def _columns(skill: dict[str, Any], ensemble: int) -> list[tuple[str, str]]:
+    """(predictor, column label) of the skill table."""
+    has_ens = any("ensemble" in r for r in skill.values())
+    return [("model", "model")] + ([("ensemble", f"x{ensemble} jitter")] if has_ens else []) + \
+        [("persistence", "persistence"), ("fno", "FNO")]
+
+
+def _skill_table(skill: dict[str, Any], cols: list[tuple[str, str]]) -> str:
+    """The skill table: one row per dataset, one-step / 10-step / 30-step VRMSE of each predictor."""
+    spans = ("one-step", "10-step", "30-step")
+    head = "| dataset | " + " | ".join(f"{span}: {label}" if j == 0 else label for span in spans
+                                       for j, (_, label) in enumerate(cols)) + " |"
+    lines = [head, "|---|" + "---|" * (len(spans) * len(cols))]
+    for name in sorted(skill):
+        r = skill[name]
+        lines.append(f"| {name} | " + " | ".join(_fmt(r.get(p, {}).get(key)) for key in TABLE_SPANS for p, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def _floors(skill: dict[str, Any], cols: list[tuple[str, str]], ensemble: int) -> str:
+    """The floors, for the model and (when measured) the jitter ensemble."""
+    lines = []
+    for pred, label in (("model", "Model"), ("ensemble", f"{ensemble}-jitter ensemble")):
+        if pred not in dict(cols):
+            continue
+        f = floors(skill, pred)
+        fails_half = sorted(k for k, v in f["one_step_half_of_persistence"].items() if not v)
+        fails_ten = sorted(k for k, v in f["rollout10_beats_persistence"].items() if not v)
+        won = sorted(k for k, v in f["beats_fno_rollout10"].items() if v)
+        lines += [f"{label}:", "",
+                  f"- One-step VRMSE at most half of persistence's on every system: **{_holds(f['all_half'])}**"
+                  + (f" (fails on {fails_half})" if fails_half else "") + ".",
+                  f"- 10-step rollout better than persistence on every system: **{_holds(f['all_ten'])}**"
+                  + (f" (fails on {fails_ten})" if fails_ten else "") + "."]
+        if f["fno_systems"]:
+            lines.append(f"- Better than the FNO baseline (10-step rollout) on at least three systems: "
+                         f"**{_holds(f['fno_wins'] >= 3)}** ({f['fno_wins']} of {f['fno_systems']}"
+                         + (f": {won}" if won else "") + f"; one-step: {sum(f['beats_fno_one_step'].values())} "
+                         f"of {f['fno_systems']}).")
+        lines.append("")
+    ratios = [r["model"]["one_step"] / r["fno"]["one_step"] for r in skill.values() if "fno" in r and "model" in r]
+    if ratios:
+        lines += [f"One-step, the model's VRMSE is {min(ratios):.1f}-{max(ratios):.1f}x the FNO's "
+                  f"over the {len(ratios)} systems.", ""]
+    return "\n".join(lines)
+
+
+def _fno_budget(runs: dict[str, Any], model_seconds: float, recipe: str) -> str:
+    """What the FNO baseline is and the wall clock it trained for, against the model's."""
+    if not runs:
+        return "No FNO baseline was trained for these results (the `fno` stage)."
+    total = sum(r["seconds"] for r in runs.values())
+    return (f"The FNO baseline (neuraloperator's FNO, one per system, time folded into channels) trained on the same "
+            f"data, each system for an equal share of a wall-clock budget: {total / 60:.0f} min in all "
+            f"({total / 60 / len(runs):.1f} min each), against the model's {model_seconds / 60:.0f} min of training "
+            f"(`physviz pretrain --recipe {recipe} --workdir WORKDIR --stages corpus,fno --fno-seconds "
+            f"{model_seconds:g} --fno-workers 2`).")
+
+
+def _fno_runs(runs: dict[str, Any]) -> str:
+    """A line with what each FNO baseline trained: steps, minutes, batch, threads."""
+    if not runs:
+        return ""
+    return ("FNO training per system (optimiser steps and minutes in its share of the budget, samples per batch, "
+            "CPU threads): " + ", ".join(f"{k} {r['steps']} steps in {r['seconds'] / 60:.1f} min (batch {r['batch']}, "
+                                         f"{r['threads']} thread{'s' if r['threads'] != 1 else ''})"
+                                         for k, r in sorted(runs.items())) + ".\n\n")
+
+
+def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str) -> str:
+    """The transfer section: its table and floors, or how to measure it."""
+    if not transfer:
+        return ("Not measured yet: the transfer experiment (a second model pretrained without the compressible-flow "
+                "data, fine-tuned on 25-200 low- and high-Mach trajectories against the same architecture from scratch) "
+                f"is `{command}`; it has not been run for this checkpoint.\n")
+    rows = [f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
+            f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |"
+            for task, sizes in transfer["results"].items() for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0]))]
+    cells = [r for sizes in transfer["results"].values() for r in sizes.values()]
+    wins = {m: sum(r["pretrained"][m] < r["scratch"][m] for r in cells) for m in ("one_step", "rollout_5")}
+    return Template(TRANSFER_TEMPLATE.read_text()).substitute(
+        rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
+        finetune_steps=transfer["finetune_steps"], finetune_lr=f"{transfer['finetune_lr']:g}",
+        finetune=f" (the fine-tunes also with finetune {transfer['finetune']})" if transfer["finetune"] else "",
+        test_trajectories=transfer["test_trajectories"], total=len(cells),
+        one_step_wins=wins["one_step"], one_step_verdict=_holds(wins["one_step"] == len(cells)),
+        rollout_5_wins=wins["rollout_5"], rollout_5_verdict=_holds(wins["rollout_5"] == len(cells)),
+        figure=f"\n![transfer]({figure})\n" if figure else "")
+
+
+def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, Any]:
+    """The values card_template.md is filled with, from `results` and the figures' paths relative to the card."""
+    recipe, model, skill = results["recipe"], results["model"], results["skill"]
+    cfg = model["config"]
+    ensemble = int(recipe["eval_ensemble"])
+    cols = _columns(skill, ensemble)
+    name = recipe["name"]
+    commands = {
+        "pretrain": f"physviz pretrain --recipe {name} --workdir WORKDIR",
+        "evaluate": f"physviz pretrain --recipe {name} --workdir WORKDIR --stages evaluate,card "
+                    f"--bundle-to physviz/model/weights/{model['file']}",
+        "transfer": f"physviz pretrain --recipe {name}_transfer --workdir WORKDIR",
+    }
+    width = int(cfg.get("refine_width") or 0)
+    excluded = {k: int(v["excluded_uniform"]) for k, v in skill.items() if v.get("excluded_uniform")}
+    model_seconds = float(model["training_seconds"] or 0.0)
+    runs = results.get("fno_runs") or {}
+    notes = results.get("notes")
+    return {
+        "title": f"physviz-{name}", "model_file": model["file"], "megabytes": f"{model['megabytes']:.1f}",
+        "hash16": model["hash"][:16], **{k: cfg[k] for k in ("n_states", "patch_size", "processor_blocks",
+                                                            "embed_dim", "num_heads", "context_frames")},
+        "refiner": (f", then a full-resolution refiner of the predicted change ({width} channels: a 3^n convolution "
+                    "on the last two frames and the decoded change, a depthwise 3^n and a 1x1 layer, a 1x1 head)"
+                    if width else ""),
+        "options": (", delta prediction" if cfg.get("delta_prediction") else "")
+        + (", patch jittering in training" if cfg.get("jitter") else ""),
+        "n_parameters": f"{model['n_parameters']:,}",
+        "corpus_rows": "\n".join(f"| {e['name']}{'' if e['used'] else ' (not used)'} | {e['system']} | {e['params']} | "
+                                 f"{e['trajectories']} | {e['resolution']}^{e['dims']} | {e['frames']} |"
+                                 for e in results["corpus"]),
+        "eval_trajectories": recipe["eval_trajectories"], "eval_steps": recipe["eval_steps"],
+        "excluded": ("\nLeft out of the skill tables: test trajectories in which a field becomes uniform (the "
+                     "Gray-Scott pattern dies out or never forms; VRMSE divides by its spatial variance, 0 there): "
+                     + ", ".join(f"{k}: {n}" for k, n in sorted(excluded.items()))
+                     + ". The skill is measured on the remaining trajectories of those sets.\n" if excluded else ""),
+        "steps": model["steps"] if model["steps"] is not None else "?",
+        "training_minutes": f"{model_seconds / 60:.0f}",
+        "train_settings": json.dumps(recipe["train"]),
+        "finish": (f", then a finish leg from those weights with `{json.dumps(recipe['finish'])}` merged in."
+                   if recipe["finish"] else "."),
+        "notes": f"\nHow this checkpoint was trained, leg by leg, and the probes behind the recipe: [{notes}]({notes}).\n"
+        if notes else "",
+        "pretrain_command": commands["pretrain"], "evaluate_command": commands["evaluate"],
+        "context": recipe["context"],
+        "rollout_spans": " / ".join(k.split("_")[1] for k in TABLE_SPANS[1:]),
+        "fno_budget": _fno_budget(runs, model_seconds, name),
+        "fno_runs": _fno_runs(runs),
+        "ensemble": (f"The \"x{ensemble} jitter\" column is the same model averaged over {ensemble} patch-jittered "
+                     f"passes per step (shifts of the patch grid drawn from seed 0, as MPP and Walrus jitter; "
+                     f"`physviz.rollout(..., ensemble={ensemble})`), at {ensemble}x the inference cost.\n\n"
+                     if ("ensemble", f"x{ensemble} jitter") in cols else ""),
+        "skill_table": _skill_table(skill, cols),
+        "floors": _floors(skill, cols, ensemble),
+        "rollout_figure": figures["rollout"], "spectra_figure": figures["spectra"],
+        "transfer": _transfer(results.get("transfer"), figures.get("transfer"), commands["transfer"]),
+    }
+
+
+def render_card(results: dict[str, Any], figures: dict[str, str]) -> str:
+    """MODEL_CARD.md's text: card_template.md filled from `results` (see `card_context`)."""
+    return Template(TEMPLATE.read_text()).substitute(card_context(results, figures))
+
+
+def write_card(results: dict[str, Any], card: Path) -> dict[str, Any]:
+    """Write the card's figures and results.json to card's folder/docs/model_card and the card itself; return the results."""
+    from physviz.fields.atomic import write_text_atomic
+    from physviz.recipes.evaluate import write_results
+    from physviz.recipes.figures import plot_figures, plot_transfer
+
+    fig_dir = card.parent / "docs" / "model_card"
+    figs = plot_figures(results, fig_dir)
+    if results.get("transfer"):
+        figs["transfer"] = plot_transfer(results["transfer"], fig_dir)
+    write_results(fig_dir, results)  # the card's data beside its figures, so the two never drift apart
+    rel = {k: str(v.relative_to(card.parent)) for k, v in figs.items()}
+    write_text_atomic(card, render_card(results, rel))
+    return results

@@ -1,0 +1,122 @@
+"""A pretraining recipe: what it trains on, how it trains and is evaluated; the physviz.train runs it makes."""
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from physviz.errors import OptionError
+from physviz.typed_config import Config, dump_yaml, setting
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+class RecipeError(OptionError):
+    """A recipe that cannot be found or read, or a run of it that cannot go on."""
+
+
+@dataclass
+class TransferSettings(Config):
+    """The transfer experiment of a recipe: tasks, fine-tuning set sizes and the fine-tune runs."""
+
+    config_name: ClassVar[str] = "recipe"
+    config_error: ClassVar[type[OptionError]] = RecipeError
+
+    tasks: dict[str, dict[str, Any]]  # task -> simulate() arguments, with "system"
+    sizes: list[int] = field(default_factory=lambda: [25, 50, 100, 200])  # fine-tuning trajectories
+    test_trajectories: int = setting(16, min=1)
+    finetune_steps: int = setting(150, min=1)
+    finetune_lr: float = setting(5e-4, above=0)
+    rollout: int = setting(5, min=1)  # rollout steps of the k-step VRMSE
+    finetune: dict[str, Any] = field(default_factory=dict)  # physviz.train `finetune` settings of the pretrained arm
+
+
+@dataclass
+class Recipe(Config):
+    """What a recipe makes: corpus entries, training, held-out sizes, context and evaluation."""
+
+    config_name: ClassVar[str] = "recipe"
+    config_error: ClassVar[type[OptionError]] = RecipeError
+
+    name: str
+    train: dict[str, Any]  # a physviz.train config; the pipeline fills `data` and `output_dir`
+    context: int = setting(4, min=1)
+    eval_trajectories: int = setting(8, min=1)
+    eval_steps: int = setting(36, min=2)
+    rollout_steps: list[int] = field(default_factory=lambda: [10, 30])
+    exclude: list[str] = field(default_factory=list)  # corpus systems or datasets left out
+    only: list[str] = field(default_factory=list)  # restrict to these corpus datasets (tests, quick runs)
+    corpus_scale: float = setting(1.0, above=0)  # multiplies the corpus trajectory counts (at least 3 each)
+    fno_seconds: float | None = None  # None: the model's own training time
+    eval_ensemble: int = setting(1, min=1)  # > 1: also the mean over this many patch-jittered passes
+    finish: dict[str, Any] = field(default_factory=dict)  # a second training leg from the first's weights
+    transfer: TransferSettings | None = None
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike[str]) -> Recipe:
+        """A recipe by name (physviz/recipes/configs/NAME.yaml) or YAML path."""
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = CONFIGS / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise RecipeError(f"Unknown recipe {str(name_or_path)!r}; known recipes: {known_recipes()} "
+                              "(or give the path of a recipe YAML file).")
+        return cls.from_yaml(path)
+
+
+def known_recipes() -> list[str]:
+    """Names of the recipes shipped with physviz."""
+    return sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+def train_config(recipe: Recipe, workdir: Path) -> dict[str, Any]:
+    """The physviz.train config of the recipe, with the corpus datasets and output_dir filled in."""
+    from physviz.recipes.corpus import corpus_entries
+
+    cfg = copy.deepcopy(recipe.train)
+    cfg["output_dir"] = str(workdir / "train")
+    cfg["data"] = [{"path": str(workdir / "corpus" / e.name()), "name": e.name()} for e in corpus_entries(recipe)]
+    return cfg
+
+
+def finish_config(recipe: Recipe, workdir: Path) -> dict[str, Any]:
+    """The physviz.train config of the recipe's finish leg: the main config with `finish` merged in, from its weights."""
+    cfg = _deep_merge(train_config(recipe, workdir), copy.deepcopy(recipe.finish))
+    cfg["model"] = {"init_from": str(workdir / "train" / "final.safetensors")}
+    cfg["output_dir"] = str(workdir / "finish")
+    return cfg
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, nested dicts key by key."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def final_checkpoint(recipe: Recipe, workdir: Path) -> Path:
+    """The recipe's trained model: the finish leg's final.safetensors if the recipe has one, else the training's."""
+    return workdir / ("finish" if recipe.finish else "train") / "final.safetensors"
+
+
+def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progress=false",)) -> Path:
+    """physviz.train on `cfg` in a subprocess, writing to `out` (resumable); returns out/final.safetensors.
+
+    The config is written beside `out` as ``OUT.yaml``; a run whose final checkpoint exists is skipped.
+    """
+    from physviz.train.command import run_train_process
+
+    final = out / "final.safetensors"
+    if final.exists():
+        return final
+    out.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f"{out.name}.yaml"
+    dump_yaml({**cfg, "output_dir": str(out)}, path)
+    run_train_process(path, overrides)
+    if not final.exists():
+        raise RecipeError(f"Training in {str(out)!r} finished without {final.name}; rerun to resume.")
+    return final
