@@ -117,7 +117,8 @@ def finetune(model: AViT, train_ds: xr.Dataset, valid_ds: xr.Dataset | None = No
     ``overrides`` are options changed from it, e.g. ``finetune(model, ds, steps=200,
     freeze="processor")``; the options are listed in `FinetuneOptions`. An unknown option
     raises `TrainConfigError` naming it. The run writes metrics.jsonl and final.safetensors
-    to ``output_dir``.
+    to ``output_dir``. For less memory (more compute) set ``model.gradient_checkpointing = True``
+    first.
     """
     from physviz.train.loop import run
     from physviz.train.sources import XarraySource
