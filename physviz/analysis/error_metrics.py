@@ -20,11 +20,10 @@ from physviz.analysis.inputs import (
     align_pair,
     as_frames,
     check_data,
+    checked_dims,
     label,
-    no_fields_for_dataarray,
     outer_coords,
     raise_if_nonfinite,
-    resolve_dims,
     select_fields,
 )
 from physviz.errors import OptionError
@@ -185,9 +184,7 @@ def _evaluate(
     """Each metric of `names`: a DataArray (DataArray inputs) or a Dataset per field (Dataset inputs)."""
     names = _check_names(names)
     check_data(pred, "pred")
-    check_data(truth, "truth")
-    no_fields_for_dataarray(truth, fields)
-    dims = resolve_dims(truth, dims)
+    dims = checked_dims(truth, "truth", dims, fields)
     edges = check_edges(bins)
     if isinstance(edges, int):
         raise OptionError("bins= for binned spectral metrics takes bin edges (radians per grid cell), not a count.")

@@ -67,10 +67,12 @@ def select_fields(ds: xr.Dataset, fields: str | Iterable[Hashable] | None, dims:
     return names
 
 
-def no_fields_for_dataarray(obj: Data, fields: Any) -> None:
-    """Raise OptionError if fields= was given with a DataArray (it selects variables of a Dataset)."""
+def checked_dims(obj: Any, what: str, dims: str | Sequence[str] | None, fields: Any) -> tuple[str, ...]:
+    """Check `obj` (a DataArray or Dataset; fields= only with a Dataset) and return the spatial dims to reduce over."""
+    check_data(obj, what)
     if fields is not None and isinstance(obj, xr.DataArray):
         raise OptionError("fields= selects data variables of a Dataset; a DataArray is one field already.")
+    return resolve_dims(obj, dims)
 
 
 def as_frames(da: xr.DataArray, dims: tuple[str, ...], keep_float: bool = False) -> tuple[np.ndarray, list[Hashable], tuple[int, ...]]:

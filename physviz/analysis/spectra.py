@@ -7,18 +7,7 @@ import numpy as np
 import xarray as xr
 
 from physviz.analysis.fourier import axis_power, binned_power, binning, check_edges
-from physviz.analysis.inputs import (
-    Data,
-    as_frames,
-    check_data,
-    label,
-    no_fields_for_dataarray,
-    outer_coords,
-    raise_if_nonfinite,
-    resolve_dims,
-    select_fields,
-    spacing,
-)
+from physviz.analysis.inputs import Data, as_frames, checked_dims, label, outer_coords, raise_if_nonfinite, select_fields, spacing
 from physviz.errors import OptionError
 
 NORMALIZATION = "sum over wavenumber bins equals mean(u**2) over the domain (Parseval)"
@@ -46,9 +35,7 @@ def power_spectrum(
     Dataset input those variables gain a `field` dim. A Dataset gives a Dataset with a spectrum per
     field (all fields over the spatial dims, or those named in `fields`).
     """
-    check_data(data, "data")
-    no_fields_for_dataarray(data, fields)
-    dims = resolve_dims(data, dims)
+    dims = checked_dims(data, "data", dims, fields)
     if per_axis and bins is not None:
         raise OptionError("bins= does not apply with per_axis=True (1D spectra use every rfft wavenumber).")
     edges = check_edges(bins)

@@ -10,8 +10,8 @@ import numpy as np
 import yaml
 
 from physviz.fields.atomic import write_text_atomic
-from physviz.fields.detect import hdf5_files
-from physviz.fields.well_writer import WELL_SPLITS, group_tensor_fields
+from physviz.fields.detect import SPLITS, hdf5_files
+from physviz.fields.well_writer import group_tensor_fields
 
 
 class _Moments:
@@ -83,7 +83,7 @@ def stats_location(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     """Where a file's stats.yaml goes, and which files it covers (the train split)."""
     path = Path(path)
     parent = path.parent
-    if parent.name in WELL_SPLITS and parent.parent.name == "data":
+    if parent.name in SPLITS and parent.parent.name == "data":
         root = parent.parent.parent
         train = parent.parent / "train"
         files = hdf5_files(train) if train.is_dir() and hdf5_files(train) else hdf5_files(parent)

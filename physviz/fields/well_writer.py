@@ -15,8 +15,6 @@ from physviz.errors import SchemaError
 from physviz.fields.atomic import atomic_path
 from physviz.fields.schema import split_component, validate_dataset
 
-WELL_SPLITS = ("train", "valid", "test")
-
 
 @dataclass
 class TensorField:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from dataclasses import dataclass
+from typing import overload
 
 from physviz.jobs.spec import JobSpec
 from physviz.train.command import train_argv
@@ -60,54 +61,41 @@ exec "$@"
 """
 
 
+class _Below:
+    """A path below the job folder, read as an attribute of a `Layout`."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    @overload
+    def __get__(self, layout: None, owner: type) -> "_Below": ...
+
+    @overload
+    def __get__(self, layout: "Layout", owner: type) -> str: ...
+
+    def __get__(self, layout: "Layout | None", owner: type) -> "str | _Below":
+        return self if layout is None else layout._p(*self.parts)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths of one job's files on a host (POSIX paths)."""
 
     job_dir: str
 
+    spec = _Below("job.yaml")
+    config = _Below("config.yaml")
+    output = _Below("output")
+    metrics = _Below("output", METRICS_FILE)
+    logs = _Below("logs")
+    state = _Below("state")
+    data = _Below("data")
+    batch_script = _Below("job.sbatch")
+    batch_log = _Below("logs", "batch.log")
+    exitcode = _Below("state", "exitcode")
+
     def _p(self, *parts: str) -> str:
         return posixpath.join(self.job_dir, *parts)
-
-    @property
-    def spec(self) -> str:
-        return self._p("job.yaml")
-
-    @property
-    def config(self) -> str:
-        return self._p("config.yaml")
-
-    @property
-    def output(self) -> str:
-        return self._p("output")
-
-    @property
-    def metrics(self) -> str:
-        return self._p("output", METRICS_FILE)
-
-    @property
-    def logs(self) -> str:
-        return self._p("logs")
-
-    @property
-    def state(self) -> str:
-        return self._p("state")
-
-    @property
-    def data(self) -> str:
-        return self._p("data")
-
-    @property
-    def batch_script(self) -> str:
-        return self._p("job.sbatch")
-
-    @property
-    def batch_log(self) -> str:
-        return self._p("logs", "batch.log")
-
-    @property
-    def exitcode(self) -> str:
-        return self._p("state", "exitcode")
 
     def rank_log(self, rank: int) -> str:
         return self._p("logs", f"rank{rank}.log")

@@ -204,32 +204,28 @@ def realpath(host: SSHHost, path: str) -> str:
     return _retrying(host, go, 60)
 
 
-def put(host: SSHHost, local: str, remote: str) -> None:
-    """Copy a local file or folder to the host (folders recursively)."""
+def _copy(host: SSHHost, method: str, src: str, dst: str, failure: str) -> None:
+    """SFTP `method` ("put" or "get") of a file or folder (recursively), as BackendError(`failure`) if it fails."""
     import asyncssh
 
     async def go() -> None:
         sftp = await _sftp(host)
         try:
-            await sftp.put(local, remote, recurse=True, preserve=True)
+            await getattr(sftp, method)(src, dst, recurse=True, preserve=True)
         except (OSError, asyncssh.SFTPError) as exc:
-            raise BackendError(f"Cannot stage {local!r} to {host.label()}:{remote!r} ({exc}).") from None
+            raise BackendError(f"{failure} ({exc}).") from None
 
     _retrying(host, go, 3600)
+
+
+def put(host: SSHHost, local: str, remote: str) -> None:
+    """Copy a local file or folder to the host (folders recursively)."""
+    _copy(host, "put", local, remote, f"Cannot stage {local!r} to {host.label()}:{remote!r}")
 
 
 def get(host: SSHHost, remote: str, local: str) -> None:
     """Copy a remote file or folder here (folders recursively)."""
-    import asyncssh
-
-    async def go() -> None:
-        sftp = await _sftp(host)
-        try:
-            await sftp.get(remote, local, recurse=True, preserve=True)
-        except (OSError, asyncssh.SFTPError) as exc:
-            raise BackendError(f"Cannot fetch {host.label()}:{remote!r} ({exc}).") from None
-
-    _retrying(host, go, 3600)
+    _copy(host, "get", remote, local, f"Cannot fetch {host.label()}:{remote!r}")
 
 
 def close_all() -> None:

@@ -227,8 +227,19 @@ async def cancel(handler: PhysvizAPIHandler, job_id: str) -> None:
     handler.send(await handler.call(run))
 
 
-class LogsHandler(PhysvizAPIHandler):
-    """GET physviz/api/jobs/ID/logs?offset=N&rank=R: the log text of one rank from offset N."""
+def read_chunk(kind: str, job: Any, offset: int, rank: int | str) -> tuple[dict[str, Any], int, bool]:
+    """One read of a job's log ("log") or metrics ("metrics") from `offset`: payload, new offset, whether anything came."""
+    if kind == "log":
+        text, new = job.logs(offset=offset, rank=rank)
+        return {"text": text, "rank": rank}, new, bool(text) or new != offset
+    lines, new = job.metrics(offset=offset)
+    return {"metrics": lines}, new, bool(lines) or new != offset
+
+
+class ReadHandler(PhysvizAPIHandler):
+    """GET a job's log or metrics from ?offset=N once, with the job's status."""
+
+    kind = "log"
 
     @web.authenticated
     @authorized
@@ -239,27 +250,22 @@ class LogsHandler(PhysvizAPIHandler):
 
         def read() -> dict[str, Any]:
             status = job.status()  # before reading: text written before a final state is not missed
-            text, new = job.logs(offset=offset, rank=rank)
-            return {"id": job.id, "rank": rank, "text": text, "offset": new, "status": status}
+            payload, new, _ = read_chunk(self.kind, job, offset, rank)
+            return {"id": job.id, **payload, "offset": new, "status": status}
 
         self.send(await self.call(read))
 
 
-class MetricsHandler(PhysvizAPIHandler):
+class LogsHandler(ReadHandler):
+    """GET physviz/api/jobs/ID/logs?offset=N&rank=R: the log text of one rank from offset N."""
+
+    kind = "log"
+
+
+class MetricsHandler(ReadHandler):
     """GET physviz/api/jobs/ID/metrics?offset=N: metrics.jsonl lines from offset N, parsed."""
 
-    @web.authenticated
-    @authorized
-    async def get(self, job_id: str) -> None:
-        offset = self.int_argument("offset", 0)
-        job = await self.job(job_id)
-
-        def read() -> dict[str, Any]:
-            status = job.status()
-            lines, new = job.metrics(offset=offset)
-            return {"id": job.id, "metrics": lines, "offset": new, "status": status}
-
-        self.send(await self.call(read))
+    kind = "metrics"
 
 
 class StreamHandler(PhysvizAPIHandler):
@@ -284,7 +290,7 @@ class StreamHandler(PhysvizAPIHandler):
 
     def read(self, job: Any, offset: int, rank: int | str) -> tuple[dict[str, Any], int, bool]:
         """(payload, new offset, whether anything new came) of one poll."""
-        raise NotImplementedError
+        return read_chunk(self.kind, job, offset, rank)
 
     async def emit(self, event: str, data: dict[str, Any], event_id: int | None = None) -> None:
         """Write one SSE event and flush it."""
@@ -354,19 +360,11 @@ class LogStreamHandler(StreamHandler):
 
     kind = "log"
 
-    def read(self, job: Any, offset: int, rank: int | str) -> tuple[dict[str, Any], int, bool]:
-        text, new = job.logs(offset=offset, rank=rank)
-        return {"text": text, "rank": rank}, new, bool(text) or new != offset
-
 
 class MetricsStreamHandler(StreamHandler):
     """GET physviz/api/jobs/ID/metrics/stream?offset=: new metrics lines as Server-Sent Events."""
 
     kind = "metrics"
-
-    def read(self, job: Any, offset: int, rank: int | str) -> tuple[dict[str, Any], int, bool]:
-        lines, new = job.metrics(offset=offset)
-        return {"metrics": lines}, new, bool(lines) or new != offset
 
 
 def routes(base_url: str) -> list[tuple[str, type]]:
