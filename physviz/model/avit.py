@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from physviz.model.attention import SpaceTimeBlock
-from physviz.model.config import ModelConfig
+from physviz.model.config import WEIGHT_SETTINGS, ModelConfig
 from physviz.model.family import PhysicsModel
 from physviz.model.inputs import ModelInputs, check_inputs, check_patch_grid
 from physviz.model.jitter import ensemble_mean, ensemble_shifts, training_shifts
@@ -42,10 +42,6 @@ from physviz.model.padding import pad, plan_padding, unpad
 from physviz.model.refine import PixelRefiner
 from physviz.model.registry import FieldRegistry
 from physviz.model.stem import HMLPOutput, HMLPStem
-
-# Settings fixed by the weights; the others (options) may be overridden when a checkpoint loads.
-SHAPE_KEYS = ("embed_dim", "num_heads", "head_dim", "processor_blocks", "n_states", "patch_size", "mlp_ratio",
-              "num_buckets", "n_spatial_dims", "bias_type")
 
 
 def _input_moments(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,7 +65,7 @@ class AViT(PhysicsModel):
 
     family: ClassVar[str] = "avit"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
-    weight_settings: ClassVar[tuple[str, ...]] = SHAPE_KEYS
+    weight_settings: ClassVar[tuple[str, ...]] = WEIGHT_SETTINGS
 
     config: ModelConfig
 

@@ -138,7 +138,7 @@ class Trainer:
                 model = load_model(path, **m.overrides)
         except ParameterError as exc:
             raise TrainConfigError(f"model: {exc}") from None
-        model.gradient_checkpointing = bool(getattr(m, "gradient_checkpointing", False))
+        model.gradient_checkpointing = m.gradient_checkpointing
         return model
 
     def _build_sources(self, sources: list[Any] | None, valid: list[Any] | None) -> tuple[list[Any], list[Any | None]]:
