@@ -35,8 +35,9 @@ def _ti_inference():
 def _ours(train: bool, repeats: int):
     import torch
 
-    from physviz.model.avit import AViT, flops
+    from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
+    from physviz.model.flops import flops
 
     cfg = ModelConfig.preset("Ti")
     model = AViT(cfg)
@@ -85,7 +86,9 @@ def run(quick: bool) -> list[Result]:
     from benchmarks.common import Timing
 
     from physviz.model import cpu_kernels
+    from physviz.model.runtime import tune_cpu_allocator
 
+    tune_cpu_allocator()  # process-wide, as in a notebook that loads or rolls out a model
     repeats = 3 if quick else 10
     kernels_on = cpu_kernels.available()  # built (once per machine) before anything is timed
     peak_before = matmul_peak_gflops()
@@ -197,8 +200,9 @@ def _gpu_note() -> list[Result]:
         print("[bench] model: no CUDA device, GPU section skipped", flush=True)
         return []
     from benchmarks.common import Timing
-    from physviz.model.avit import AViT, flops
+    from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
+    from physviz.model.flops import flops
 
     cfg = ModelConfig.preset("Ti")
     model = AViT(cfg).cuda().eval()
