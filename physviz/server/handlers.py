@@ -114,18 +114,24 @@ class PhysvizAPIHandler(APIHandler):
 
         return await self.call(jobs.get, job_id, store=self.job_store)
 
-    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
-        """A query argument that must be an integer of at least `minimum` (400 otherwise)."""
+    def _number_argument(self, name: str, default: Any, parse: Callable[[str], Any], ok: Callable[[Any], bool],
+                         expected: str) -> Any:
+        """A query argument parsed by `parse` that `ok` accepts (400 saying it must be `expected` otherwise)."""
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
         try:
-            value = int(raw)
+            value = parse(raw)
         except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise fail(400, f"Query argument {name}={raw!r} must be an integer of at least {minimum}.")
+            value = None
+        if value is None or not ok(value):
+            raise fail(400, f"Query argument {name}={raw!r} must be {expected}.")
         return value
+
+    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+        """A query argument that must be an integer of at least `minimum` (400 otherwise)."""
+        return int(self._number_argument(name, default, int, lambda v: v >= minimum,
+                                         f"an integer of at least {minimum}"))
 
     def rank_argument(self) -> int | str:
         """The ``rank`` query argument: a global rank (default 0), 'node<N>' or 'batch'."""
@@ -134,16 +140,8 @@ class PhysvizAPIHandler(APIHandler):
 
     def float_argument(self, name: str, default: float, low: float, high: float) -> float:
         """A query argument that must be a number in [low, high] (400 otherwise)."""
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not low <= value <= high:
-            raise fail(400, f"Query argument {name}={raw!r} must be a number from {low} to {high}.")
-        return value
+        return float(self._number_argument(name, default, float, lambda v: low <= v <= high,
+                                           f"a number from {low} to {high}"))
 
     def send(self, value: Any, status: int = 200) -> None:
         """Finish with strict JSON."""
