@@ -36,21 +36,40 @@ def build_dir() -> Path:
     return root / key[:16]
 
 
-def _load() -> Any:
+@contextlib.contextmanager
+def _interpreter_bin_on_path() -> Iterator[None]:
+    """Put this interpreter's bin folder on PATH while the kernels build, then restore PATH.
+
+    torch's extension builder runs `ninja` from PATH, and the venv's own (pip's ninja) is not
+    on it when the venv is not activated.
+    """
     import sys
 
+    old = os.environ.get("PATH")
+    bindir = str(Path(sys.executable).parent)
+    if bindir in (old or "").split(os.pathsep):
+        yield
+        return
+    os.environ["PATH"] = os.pathsep.join([bindir, old or ""])
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old
+
+
+def _load() -> Any:
     from torch.utils.cpp_extension import load
 
-    # torch runs `ninja` from PATH: the venv's own (pip's ninja) may not be on it when the venv is not activated
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
     d = build_dir()
     d.mkdir(parents=True, exist_ok=True)
     if not any(d.glob("*.so")):
         log.warning("physviz: compiling the fused CPU kernels (once per machine, about a minute) into %s", d)
-    return load(name="physviz_cpu_kernels", sources=[str(SOURCE)], extra_cflags=FLAGS, extra_ldflags=["-fopenmp"],
-                build_directory=str(d), verbose=False)
+    with _interpreter_bin_on_path():
+        return load(name="physviz_cpu_kernels", sources=[str(SOURCE)], extra_cflags=FLAGS, extra_ldflags=["-fopenmp"],
+                    build_directory=str(d), verbose=False)
 
 
 def kernels() -> Any | None:
