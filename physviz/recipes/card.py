@@ -1,8 +1,8 @@
 """The model card: MODEL_CARD.md from card_template.md over the facts and measurements in ``results.json``.
 
-`card_results` gathers what the card shows (recipe, model file, corpus) into the results of the
-evaluate and transfer stages; `render_card` is a function of those results alone, so a stored
-``results.json`` regenerates its card.
+The evaluate stage records, beside the measurements, what the card says about the run
+(`card_facts`: recipe, corpus, model file); `render_card` is a function of those results
+alone, so a stored ``results.json`` regenerates its card.
 """
 from __future__ import annotations
 
@@ -38,22 +38,12 @@ def model_facts(path: Path) -> dict[str, Any]:
             "n_parameters": n_parameters}
 
 
-def card_results(results: dict[str, Any], recipe: Recipe, model_path: Path | None) -> dict[str, Any]:
-    """`results` with the recipe, the corpus table and (from `model_path`, when it exists) the model's facts."""
+def card_facts(recipe: Recipe, model_path: Path) -> dict[str, Any]:
+    """What the card says besides the measurements: the recipe, the corpus table and the evaluated model's facts."""
     from physviz.recipes.corpus import corpus_table
-    from physviz.recipes.recipe import RecipeError
 
-    if "skill" not in results:
-        raise RecipeError("There are no measured results to write a card from (results.json has no 'skill'); "
-                          "run the evaluate stage first.")
-    out = {**results, "recipe": {k: v for k, v in recipe.to_dict().items() if k in RECIPE_KEYS},
-           "corpus": corpus_table(recipe)}
-    if model_path is not None and model_path.exists():
-        out["model"] = model_facts(model_path)
-    if "model" not in out:
-        raise RecipeError(f"The card needs the model it describes: {str(model_path)!r} does not exist and "
-                          "results.json names none; give it with --bundle-to, or run the evaluate stage.")
-    return out
+    return {"recipe": {k: v for k, v in recipe.to_dict().items() if k in RECIPE_KEYS},
+            "corpus": corpus_table(recipe), "model": model_facts(model_path)}
 
 
 def _fmt(v: Any) -> str:
@@ -223,6 +213,11 @@ def write_card(results: dict[str, Any], card: Path) -> dict[str, Any]:
     from physviz.fields.atomic import write_text_atomic
     from physviz.recipes.evaluate import write_results
     from physviz.recipes.figures import plot_figures, plot_transfer
+    from physviz.recipes.recipe import RecipeError
+
+    missing = [k for k in ("skill", "recipe", "model", "corpus") if k not in results]
+    if missing:
+        raise RecipeError(f"The results have no {missing} to write a card from; run the evaluate stage first.")
 
     fig_dir = card.parent / "docs" / "model_card"
     figs = plot_figures(results, fig_dir)

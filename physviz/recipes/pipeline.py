@@ -12,7 +12,8 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
 4. ``bundle``: the trained model with its recipe in the metadata, to ``DIR/bundle/`` (or
    ``--bundle-to``: ``physviz/model/weights/physviz-tiny.safetensors`` ships it).
 5. ``evaluate``: one-step and 10/30-step rollout VRMSE on the test sets for that model,
-   persistence and the FNO; spectra after 10 steps; ``DIR/results.json``.
+   persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` (with the recipe,
+   corpus and model facts the card shows).
 6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings.
 7. ``card``: ``MODEL_CARD.md`` and its figures from ``DIR/results.json``.
 """
@@ -34,7 +35,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
                  fno_systems: list[str] | None = None) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.recipes.baselines import fno_runs, train_fno_baselines
-    from physviz.recipes.card import card_results, model_facts, write_card
+    from physviz.recipes.card import card_facts, write_card
     from physviz.recipes.corpus import make_corpus
     from physviz.recipes.evaluate import evaluate_all, read_results, write_results
     from physviz.recipes.transfer import run_transfer
@@ -57,13 +58,13 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         evaluated = model_path if model_path.exists() else final_checkpoint(recipe, workdir)
         skill = evaluate_all(recipe, workdir, load_model(evaluated), fno, progress)
         results = read_results(workdir)  # what another stage (transfer) wrote meanwhile stays
-        results.update(skill, fno_runs=fno_runs(workdir), model=model_facts(evaluated))
+        results.update(skill, fno_runs=fno_runs(workdir), **card_facts(recipe, evaluated))
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
         write_results(workdir, {**read_results(workdir), "transfer": transfer})
     if "card" in stages:
-        return write_card(card_results(read_results(workdir), recipe, model_path), Path(card))
+        return write_card(read_results(workdir), Path(card))
     return read_results(workdir)
 
 

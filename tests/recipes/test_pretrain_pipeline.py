@@ -153,10 +153,10 @@ def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
         Recipe.load("no_such_recipe")
 
 
-def _table(text: str, first_header: str) -> tuple[list[str], dict[str, list[str]]]:
-    """The Markdown table of `text` whose first header cell is `first_header`: (headers, body rows by first cell)."""
+def _table(text: str, header: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The Markdown table of `text` whose header row starts with `header`: (headers, body rows by first cell)."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
     table = []
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -178,7 +178,7 @@ def _section(text: str, title: str) -> str:
 
 def _skill_cell(text: str, dataset: str, span: str, predictor_label: str) -> str:
     """The card's skill-table cell of `dataset` for a span ("one-step", "10-step", "30-step") and a predictor label."""
-    headers, rows = _table(text, "dataset")
+    headers, rows = _table(text, "dataset | one-step: model")
     spans = [h.split(": ")[0] if ": " in h else None for h in headers]
     col, current = None, None
     for k, h in enumerate(headers[1:], start=1):
@@ -233,7 +233,7 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     shipped = json.loads((tmp_path / "docs/model_card/results.json").read_text())
     assert shipped["skill"] == results["skill"] and shipped["recipe"]["eval_ensemble"] == 4
     # every predictor has its column, and each cell holds that predictor's number from results.json
-    headers, rows = _table(text, "dataset")
+    headers, rows = _table(text, "dataset | one-step: model")
     assert headers[:5] == ["dataset", "one-step: model", "x4 jitter", "persistence", "FNO"]
     assert set(rows) == {"navier_stokes_decaying", "fitzhugh_nagumo"}
     for name, row in shipped["skill"].items():
@@ -356,6 +356,26 @@ def test_model_card_is_the_template_over_the_stored_results() -> None:
     info = read_model_info(pretrained_path())
     assert results["model"]["hash"] == info["hash"] and results["model"]["steps"] == info["metadata"]["steps"]
     assert set(results["fno_runs"]) == set(results["skill"])
+
+
+def test_the_card_stage_rewrites_the_model_card_from_the_stored_results(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`physviz pretrain --recipe bundled --workdir docs/model_card --stages card` in a copy of the repo's card
+    folder writes MODEL_CARD.md, its figures and results.json back unchanged."""
+    import shutil
+
+    from physviz.cli.main import main
+
+    shutil.copytree(REPO / "docs" / "model_card", tmp_path / "docs" / "model_card")
+    monkeypatch.chdir(tmp_path)
+    assert main(["pretrain", "--recipe", "bundled", "--workdir", "docs/model_card", "--stages", "card", "-q"]) == 0
+    assert (tmp_path / "MODEL_CARD.md").read_text() == (REPO / "MODEL_CARD.md").read_text()
+    for name in ("results.json", "rollout_vrmse.png", "spectra_10_steps.png", "transfer.png"):
+        assert (tmp_path / "docs" / "model_card" / name).stat().st_size > 1000
+    stored = json.loads((REPO / "docs" / "model_card" / "results.json").read_text())
+    assert json.loads((tmp_path / "docs" / "model_card" / "results.json").read_text()) == stored
+    (tmp_path / "docs" / "model_card" / "results.json").write_text(json.dumps({"skill": stored["skill"]}))
+    assert main(["pretrain", "--workdir", "docs/model_card", "--stages", "card"]) == 2  # no recipe or model facts
 
 
 @pytest.mark.slow
