@@ -23,27 +23,23 @@ RECIPE_KEYS = ("name", "train", "finish", "context", "eval_trajectories", "eval_
 TABLE_SPANS = ("one_step", "rollout_10", "rollout_30")
 
 
-def model_facts(path: Path) -> dict[str, Any]:
+def model_facts(path: Path, n_parameters: int) -> dict[str, Any]:
     """What the card says about a saved model: file, size, hash, config, steps, training time, parameters."""
-    from safetensors import safe_open
-
     from physviz.model.checkpoint import read_model_info
 
     info = read_model_info(path)
     meta = info.get("metadata", {})
-    with safe_open(str(path), framework="pt") as fh:
-        n_parameters = sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
     return {"file": path.name, "megabytes": round(path.stat().st_size / 1e6, 1), "hash": info["hash"],
             "config": info["config"], "steps": meta.get("steps"), "training_seconds": meta.get("training_seconds", 0.0),
             "n_parameters": n_parameters}
 
 
-def card_facts(recipe: Recipe, model_path: Path) -> dict[str, Any]:
+def card_facts(recipe: Recipe, model_path: Path, n_parameters: int) -> dict[str, Any]:
     """What the card says besides the measurements: the recipe, the corpus table and the evaluated model's facts."""
     from physviz.recipes.corpus import corpus_table
 
     return {"recipe": {k: v for k, v in recipe.to_dict().items() if k in RECIPE_KEYS},
-            "corpus": corpus_table(recipe), "model": model_facts(model_path)}
+            "corpus": corpus_table(recipe), "model": model_facts(model_path, n_parameters)}
 
 
 def _fmt(v: Any) -> str:

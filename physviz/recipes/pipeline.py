@@ -56,9 +56,11 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         from physviz.model.checkpoint import load_model
 
         evaluated = model_path if model_path.exists() else final_checkpoint(recipe, workdir)
-        skill = evaluate_all(recipe, workdir, load_model(evaluated), fno, progress)
+        model = load_model(evaluated)
+        skill = evaluate_all(recipe, workdir, model, fno, progress)
         results = read_results(workdir)  # what another stage (transfer) wrote meanwhile stays
-        results.update(skill, fno_runs=fno_runs(workdir), **card_facts(recipe, evaluated))
+        n_parameters = sum(p.numel() for p in model.parameters())
+        results.update(skill, fno_runs=fno_runs(workdir), **card_facts(recipe, evaluated, n_parameters))
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
