@@ -37,7 +37,6 @@ def _ours(train: bool, repeats: int):
 
     from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
-    from physviz.model.flops import flops
 
     cfg = ModelConfig.preset("Ti")
     model = AViT(cfg)
@@ -151,7 +150,6 @@ def _rollouts(quick: bool) -> list[Result]:
     """32-step autoregressive rollouts, 2D 128^2 and 3D 32^3, ours (tiny, without and with the bundled model's refiner) vs neuraloperator's FNO."""
     import torch
 
-    from benchmarks.common import Timing
     from physviz.model.avit import AViT
     from physviz.model.config import ModelConfig
     from physviz.recipes.evaluate import autoregress

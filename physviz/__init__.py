@@ -20,6 +20,7 @@ _LAZY = {
     "analysis": ("physviz.analysis", None),
     "model": ("physviz.model", None),
     "jobs": ("physviz.jobs", None),
+    "recipes": ("physviz.recipes", None),
     "widgets": ("physviz.widgets", None),
     "errors": ("physviz.errors", None),
 }

@@ -174,7 +174,6 @@ SETTINGS = frozenset(f.name for f in fields(ModelConfig))
 # Settings fixed by the weights; the others (options) may be overridden when a checkpoint loads.
 WEIGHT_SETTINGS = ("embed_dim", "num_heads", "head_dim", "processor_blocks", "n_states", "patch_size", "mlp_ratio",
                    "num_buckets", "n_spatial_dims", "bias_type")
-_FIELD_NAMES = SETTINGS  # the name the train config's checks import
 
 # MPP's released sizes (config/mpp_avit_{ti,s,b,L}_config.yaml); drop_path 0.2 is what
 # MPP's AViT actually applies in training (its builder ignores the YAML value).

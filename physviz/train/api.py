@@ -21,7 +21,7 @@ from physviz.typed_config import Config, setting
 if TYPE_CHECKING:
     import xarray as xr
 
-    from physviz.model.avit import AViT
+    from physviz.model.family import PhysicsModel
     from physviz.train.loop import RunResult
 
 
@@ -108,7 +108,7 @@ class FinetuneOptions(Config):
         })
 
 
-def finetune(model: AViT, train_ds: xr.Dataset, valid_ds: xr.Dataset | None = None,
+def finetune(model: PhysicsModel, train_ds: xr.Dataset, valid_ds: xr.Dataset | None = None,
              config: FinetuneOptions | Mapping[str, Any] | None = None, **overrides: Any) -> RunResult:
     """Fine-tune `model` (trained in place) on windows of `train_ds`; returns the RunResult (``.model``, ``.metrics``).
 
@@ -131,7 +131,7 @@ def finetune(model: AViT, train_ds: xr.Dataset, valid_ds: xr.Dataset | None = No
         raise OptionError("finetune() needs an xarray Dataset with a 'time' dimension as train_ds.")
     n_time = int(train_ds.sizes["time"])
     n_out = opts.rollout.steps
-    n_in = opts.n_steps_input or max(1, min(model.config.context_frames, n_time - n_out))
+    n_in = opts.n_steps_input or max(1, min(model.context_frames, n_time - n_out))
     out = opts.output_dir if opts.output_dir is not None else tempfile.mkdtemp(prefix="physviz-finetune-")
     name = str(train_ds.attrs.get("dataset_name") or "dataset")
     cfg = opts.train_config(name, n_in, out, validate=valid_ds is not None)

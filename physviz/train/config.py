@@ -10,7 +10,7 @@ first problem raises `TrainConfigError` with one sentence naming the setting.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -283,14 +283,12 @@ def dataset_names(cfg: TrainConfig) -> list[str]:
 
 # -- the model section -------------------------------------------------------------------
 MPP_SLOTS = 12  # FieldRegistry.mpp(): MPP's field embedding has 12 rows
-_SHAPE_KEYS = ("embed_dim", "num_heads", "head_dim", "processor_blocks", "n_states", "patch_size", "mlp_ratio",
-               "num_buckets", "n_spatial_dims", "bias_type")
 
 
 def _check_model(m: ModelSection) -> None:
     """Preset, overrides, registry and init_from fit together."""
     from physviz.errors import ParameterError
-    from physviz.model.config import ModelConfig
+    from physviz.model.config import SETTINGS, WEIGHT_SETTINGS, ModelConfig
 
     if m.init_from is None:
         try:
@@ -316,11 +314,10 @@ def _check_model(m: ModelSection) -> None:
         path = Path(m.init_from).expanduser()
         if not path.is_file():
             raise TrainConfigError(f"model.init_from {str(path)!r} does not exist (or is not a file); give a checkpoint file.")
-    known = {f.name for f in fields(ModelConfig)}
-    unknown = sorted(set(m.overrides) - known)
+    unknown = sorted(set(m.overrides) - SETTINGS)
     if unknown:
-        raise TrainConfigError(f"model.overrides has unknown setting(s) {unknown}; known: {sorted(known)}.")
-    bad = sorted(k for k in m.overrides if k in _SHAPE_KEYS)
+        raise TrainConfigError(f"model.overrides has unknown setting(s) {unknown}; known: {sorted(SETTINGS)}.")
+    bad = sorted(k for k in m.overrides if k in WEIGHT_SETTINGS)
     if bad:
         raise TrainConfigError(
             f"model.overrides {bad} are fixed by the weights in model.init_from; only options such as "

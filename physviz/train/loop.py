@@ -67,7 +67,7 @@ def run(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides
         model: Any = None, sources: list[Any] | None = None, valid_sources: list[Any] | None = None) -> RunResult:
     """Train as the config says; under torchrun every rank calls this. Returns a RunResult.
 
-    ``model`` (an AViT) replaces the config's model section, and ``sources``/``valid_sources``
+    ``model`` (a `PhysicsModel`) replaces the config's model section, and ``sources``/``valid_sources``
     (window sources such as `XarraySource`, one per ``data`` entry) replace reading the data
     paths; `physviz.finetune` uses both.
     """
@@ -156,7 +156,7 @@ class Trainer:
         valid = list(valid) if valid is not None else [None] * len(sources)
         if cfg.valid_batches == 0:
             valid = [None] * len(sources)
-        patch, dims = self.raw.config.patch_size, self.raw.config.n_spatial_dims
+        patch, dims = self.raw.patch_size, self.raw.n_spatial_dims
         for i, src in enumerate(sources):
             info = src.info
             if info.n_spatial_dims not in (dims, dims - 1):
@@ -165,7 +165,7 @@ class Trainer:
                     "use a model with as many spatial dims (2D data also trains a 3D model)."
                 )
             off = [s for s in info.spatial if s % patch]
-            if off and not self.raw.config.pad_to_patch:
+            if off and not self.raw.pads_to_patch:
                 raise TrainConfigError(
                     f"data[{i}] ({info.name}) has grid {info.spatial}, not a multiple of the patch size {patch}; "
                     "set model.overrides.pad_to_patch=true."
@@ -213,7 +213,7 @@ class Trainer:
     def _build_optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optimizer
         scale = float(self.cfg.finetune.blocks_lr_scale)
-        in_blocks = {id(p) for p in self.raw.blocks.parameters()}
+        in_blocks = {id(p) for p in self.raw.processor_parameters()}
         buckets: dict[tuple[bool, bool], list[Any]] = {}
         for _name, p in self.model.named_parameters():
             if p.requires_grad:  # DDP and FSDP2 (sharding in place) share the raw model's parameters
@@ -241,7 +241,7 @@ class Trainer:
     def _batch_sizes(self) -> list[int]:
         """Per-rank micro-batch size of each dataset from the token budget (or its batch_size)."""
         cfg, world = self.cfg, self.env.world
-        patch = self.raw.config.patch_size
+        patch = self.raw.patch_size
         out = []
         self.tokens_per_sample = []
         for spec, src in zip(cfg.data, self.sources):
@@ -504,9 +504,7 @@ class Trainer:
             from physviz.model.checkpoint import save_model
 
             if self.mode == "fsdp2":
-                from physviz.model.avit import AViT
-
-                model_out = AViT(self.raw.config, registry=self.raw.registry.copy())
+                model_out = type(self.raw)(self.raw.config, registry=self.raw.registry.copy())
                 model_out.load_state_dict(self._last_full)
             else:
                 model_out = unwrap(self.model)

@@ -4,6 +4,11 @@ Panel 1.9 inlines its stylesheets in the first render under ``inline=True`` but 
 links to cdn.holoviz.org in later updates (a polled monitor, a scrubbed frame), which
 fail offline. This wraps the two places Reactive components hand stylesheets to Bokeh
 and swaps a CDN link for the same file from the installed package, cached per document.
+
+Upstream versions: it wraps Panel's private ``Reactive._get_properties(doc)`` and
+``Reactive._update_model(events, msg, root, model, doc, comm)``, checked on panel 1.9.4
+(`physviz.widgets.comm_flush.CHECKED_ON`). The widgets extra sets lower bounds only, so
+tests/widgets/test_widgets_views.py fails when those signatures change.
 """
 from __future__ import annotations
 

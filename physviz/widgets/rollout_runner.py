@@ -62,8 +62,7 @@ class RolloutRunner:
             source = source.isel(trajectory=int(trajectory))
         n_time = source.sizes.get("time", 0)
         if start is None:
-            config = getattr(model, "config", None)
-            default = context or int(getattr(config, "context_frames", 16) or 16)
+            default = context or int(model.context_frames)
             start = min(default, max(n_time - 1, 1))
         if steps is None:
             steps = max(n_time - start, 1)

@@ -18,7 +18,6 @@ from physviz.jobs.spec import parse_time_limit
 from physviz.train.metrics import parse_metrics
 from tests.realparts.procs import canary, hostile_text
 
-from tests.paths import REPO
 
 
 def _spec(**kw):

@@ -16,8 +16,6 @@ def test_sources_use_the_fields_layers_split_files():
 
 
 def test_read_well_errors_come_from_the_fields_layer_and_train_wraps_them(tmp_path):
-    from physviz.train.config import TrainConfigError
-    from physviz.train.sources import read_file_info
 
     path = tmp_path / "a.hdf5"
     write_well_2d(path)

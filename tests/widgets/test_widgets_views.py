@@ -2,6 +2,7 @@
 SpectrumComparer, the ds.physviz accessor, bad input shown in the view)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -351,3 +352,14 @@ def test_the_panel_and_bokeh_internals_the_comm_flush_script_reads_are_still_the
     assert re.search(r"\n\s*roots\(\) \{", bokeh_js), versions
     for name in ("_blocked", "_event_buffer", "_timeout", "process_events", "Bokeh.documents", "roots()"):
         assert name in FLUSH_JS
+
+
+def test_the_private_panel_methods_offline_css_wraps_keep_their_signatures() -> None:
+    # A fresh process: in this one physviz may already have wrapped the methods.
+    code = ("import inspect, json, panel; from panel.reactive import Reactive; print(json.dumps({n: list(inspect."
+            "signature(getattr(Reactive, n)).parameters) for n in ('_get_properties', '_update_model')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"_get_properties": ["self", "doc"],
+                   "_update_model": ["self", "events", "msg", "root", "model", "doc", "comm"]}, (
+        f"Panel changed the methods physviz/widgets/offline_css.py wraps: {got}")

@@ -30,6 +30,7 @@ from physviz.jobs.layout import (
     worker_argv,
 )
 from physviz.jobs.spec import JobSpec, check_host_files, format_slurm_time
+from physviz.jobs.states import is_terminal
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
@@ -245,7 +246,7 @@ class SlurmBackend(Backend):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # return once Slurm has ended every step
             raw = self._scheduler_state(job)
-            if raw is None or _STATES.get(raw) in ("cancelled", "failed", "completed"):
+            if raw is None or is_terminal(_STATES.get(raw, "unknown")):
                 return
             time.sleep(0.5)
         raise BackendError(f"Slurm job {sid} is still {raw} {timeout:.0f} s after scancel.")
