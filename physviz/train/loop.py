@@ -269,7 +269,10 @@ class Trainer:
         meta = broadcast_object(meta, env)
         if meta is None:
             return
-        if meta.get("model_config") != self.raw.config.to_dict() or meta.get("registry") != self.raw.registry.to_dict():
+        stored = meta.get("model_config") or {}
+        # Settings a checkpoint stores beyond today's ModelConfig (run-time knobs) do not shape the model.
+        same_model = all(k in stored and stored[k] == v for k, v in self.raw.config.to_dict().items())
+        if not same_model or meta.get("registry") != self.raw.registry.to_dict():
             raise TrainConfigError(
                 f"The checkpoint {meta['path']} was written for a different model or field set; "
                 "use resume: never or a new output_dir."

@@ -118,3 +118,26 @@ def test_data_workers_give_the_same_run(config: Path) -> None:
                        capture_output=True, timeout=300)
         outs.append(_curve(out))
     assert outs[0] == outs[1] and len(outs[0]) == 4
+
+
+def test_a_checkpoint_storing_run_time_knobs_in_its_model_config_still_resumes(config: Path) -> None:
+    """Checkpoints store the model config; keys that are no longer model settings (run-time knobs) do not block resume."""
+    import torch
+
+    from physviz.train import checkpoints as ck
+
+    out = config.parent / "knobs"
+    subprocess.run(_cmd(config, out, "steps=4"), env=ENV, check=True, capture_output=True, timeout=300)
+    state, path = ck.load_latest(out)
+    assert state is not None and path is not None
+    state["model_config"] = {**state["model_config"], "gradient_checkpointing": False, "ensemble": 1, "jitter_seed": None}
+    torch.save(state, path)
+    changed = {**state["model_config"], "embed_dim": 64}
+    done = subprocess.run(_cmd(config, out, "steps=6"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert max(_curve(out)) == 6
+    # A stored setting that differs is still refused.
+    state, path = ck.load_latest(out)
+    torch.save({**state, "model_config": changed}, path)
+    refused = subprocess.run(_cmd(config, out, "steps=8"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "different model" in refused.stderr
