@@ -36,34 +36,96 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
+def parse_params(system: str, items: list[str]) -> dict[str, Any]:
+    """`-p KEY=VALUE` items as config values, typed by the system's config dataclass fields."""
+    from dataclasses import fields
+    from typing import get_type_hints
+
+    from physviz.errors import ParameterError
+    from physviz.fields.simulate.run import solver_class
+
+    config_cls = solver_class(system).config_cls
+    hints = get_type_hints(config_cls)
+    known = [f.name for f in fields(config_cls)]
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(f"-p {item!r} is not KEY=VALUE (e.g. -p viscosity=1e-4).")
+        if key not in hints:
+            raise ParameterError(f"{system} has no parameter {key!r}; its parameters: {', '.join(known)}.")
+        out[key] = _typed(system, key, text.strip(), hints[key])
+    return out
+
+
+def _typed(system: str, key: str, text: str, hint: Any) -> Any:
+    """One parameter's text as its declared type (int, float, bool or str, each optionally None)."""
+    import types
+    import typing
+
     import yaml
 
     from physviz.errors import ParameterError
 
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterError(f"--param {item!r} is not KEY=VALUE.")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    args = typing.get_args(hint) if union else ()
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if optional and text.lower() in ("none", "null", "~", ""):
+        return None
+    if base is str:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+        elif base is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+        elif base is float:
+            if not isinstance(value, bool):
+                return float(value)  # YAML 1.1 reads 1e-4 as a string; float() reads it
+        else:
+            return value
+    except (TypeError, ValueError):
+        pass
+    kind = {int: "a whole number", float: "a number", bool: "true or false"}.get(base, str(base))
+    raise ParameterError(f"-p {key}={text!r}: {system}'s {key} must be {kind}{' or none' if optional else ''}.")
 
 
 def list_systems() -> str:
-    """Systems with their regimes and parameters (defaults)."""
+    """Every system with its regimes (aliases too) and its parameters with their defaults."""
     from dataclasses import fields
 
     from physviz.fields.simulate.base import SimConfig
-    from physviz.fields.simulate.run import SYSTEMS, solver_class
+    from physviz.fields.simulate.run import SYSTEMS, regimes, solver_class
 
     run_fields = {f.name for f in fields(SimConfig)}
     lines = []
     for name in SYSTEMS:
         cls = solver_class(name)
         cfg = cls.config_cls()
-        own = [f"{f.name}={getattr(cfg, f.name)!r}" for f in fields(cfg) if f.name not in run_fields]
-        lines.append(f"{name:16s} {cls.ndim}D, resolution {cfg.resolution}, dt_save {cls.default_dt_save}: {', '.join(own)}")
+        lines.append(f"{name}: {cls.ndim}D, resolution {cfg.resolution}, steps {cfg.steps}, dt_save {cls.default_dt_save}")
+        names, aliases = regimes(name)
+        if names:
+            default = getattr(cfg, "regime", None)
+            shown = []
+            for r in names:
+                also = [a for a, target in aliases.items() if target == r]
+                shown.append(r + (" (default)" if r == default else "") + (f" (alias {', '.join(also)})" if also else ""))
+            lines.append(f"  regimes: {', '.join(shown)}")
+        own = [f"{f.name}={getattr(cfg, f.name)!r}" for f in fields(cfg) if f.name not in run_fields | {"regime"}]
+        lines.append(f"  parameters: {', '.join(own)}")
+    shared = [f"{f.name}={getattr(SimConfig(), f.name)!r}" for f in fields(SimConfig)]
+    lines.append(f"every system also takes: {', '.join(shared)} (-p KEY=VALUE sets any parameter)")
     return "\n".join(lines)
 
 
@@ -82,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         splits = tuple(float(s) for s in args.splits.split(","))
     except ValueError as exc:
         raise ParameterError(f"--splits {args.splits!r} is not three comma-separated numbers.") from exc
-    params = _parse_params(args.param)
+    params = parse_params(args.system, args.param)
     for key, value in (
         ("resolution", args.resolution),
         ("steps", args.steps),
@@ -93,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             params[key] = value
-    params["dtype"] = "float64" if args.float64 else "float32"
-    params["device"] = args.device
+    if args.float64:
+        params["dtype"] = "float64"
+    if args.device != "auto":
+        params["device"] = args.device
     ds = simulate(
         args.system,
         args.trajectories,

@@ -20,6 +20,15 @@ SYSTEMS: dict[str, str] = {
     "euler": "physviz.fields.simulate.euler:CompressibleFlow2D",
 }
 
+# system -> the names, in its solver's module, of its regimes and of their aliases ("" where it has none)
+REGIME_DECLARATIONS: dict[str, tuple[str, str]] = {
+    "navier_stokes": ("REGIMES", ""),
+    "shallow_water": ("REGIMES", ""),
+    "gray_scott": ("GRAY_SCOTT_REGIMES", "GRAY_SCOTT_ALIASES"),
+    "gray_scott_3d": ("GRAY_SCOTT_REGIMES", "GRAY_SCOTT_ALIASES"),
+    "euler": ("REGIMES", ""),
+}
+
 
 def solver_class(system: str) -> Any:
     """The Solver class of a system name."""
@@ -27,6 +36,27 @@ def solver_class(system: str) -> Any:
         raise ParameterError(f"Unknown system {system!r}; built-in systems: {', '.join(sorted(SYSTEMS))}.")
     module, cls = SYSTEMS[system].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def regimes(system: str) -> tuple[list[str], dict[str, str]]:
+    """A system's regime names and its aliases (alias -> regime); empty for a system without regimes."""
+    cls = solver_class(system)
+    if system not in REGIME_DECLARATIONS:
+        return [], {}
+    names, aliases = REGIME_DECLARATIONS[system]
+    module = importlib.import_module(cls.__module__)
+    return list(getattr(module, names)), dict(getattr(module, aliases)) if aliases else {}
+
+
+class _BatchProgress:
+    """A progress bar counted in trajectory frames, advanced once per frame of a whole batch."""
+
+    def __init__(self, bar: Any, batch: int) -> None:
+        self.bar, self.batch = bar, batch
+
+    def update(self, n: int = 1) -> None:
+        """n frames of every trajectory in the batch are done."""
+        self.bar.update(n * self.batch)
 
 
 def make_solver(system: str, **params: Any) -> Any:
@@ -91,7 +121,7 @@ def simulate(
             solver.begin_batch(batch_params)
             from physviz.fields.simulate.base import integrate
 
-            outputs, times, n = integrate(solver, state, bar)
+            outputs, times, n = integrate(solver, state, _BatchProgress(bar, len(idx)))
             total_steps += n
             for k, v in outputs.items():
                 fields.setdefault(k, []).append(v)
