@@ -55,6 +55,54 @@ def records_of(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, A
     return [r for r in records if r.get("kind") == kind]
 
 
+class MetricsSeries:
+    """A metrics.jsonl stream merged from chunks: for each kind, the last record of each step, in step order.
+
+    A resumed run writes the steps after its checkpoint again, and a stream read twice (after a reset of
+    its offset, or from a new reader) repeats its records. So a record whose step is at or before the
+    last step of its kind starts over from that step: the records of every kind from that step on are
+    dropped, then it is added. Records without a step are left out.
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
+
+    def add(self, records: Iterable[dict[str, Any]]) -> bool:
+        """Merge records in the order they were written; True if any series changed."""
+        changed = False
+        for record in records:
+            kind, step = record.get("kind"), record.get("step")
+            if kind not in self._steps or not isinstance(step, (int, float)) or isinstance(step, bool):
+                continue
+            step = int(step)
+            series = self._steps[kind]
+            if series and step <= next(reversed(series)):
+                for other in self._steps.values():
+                    for old in [s for s in other if s >= step]:
+                        del other[old]
+            series[step] = record
+            changed = True
+        return changed
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """The records of one kind ("train", "valid" or "done"), one a step, in step order."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown metrics kind {kind!r} (one of {', '.join(KINDS)})")
+        return list(self._steps[kind].values())
+
+    def clear(self) -> None:
+        """Forget every record (a reader starting the stream over)."""
+        for series in self._steps.values():
+            series.clear()
+
+
+def latest_per_step(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The records of one kind as they stand: the last of each step, in step order (see MetricsSeries)."""
+    series = MetricsSeries()
+    series.add(records)
+    return series.records(kind)
+
+
 def last_step(records: Iterable[dict[str, Any]]) -> int:
     """The highest step of the records (0 if there is none)."""
     return max((int(r.get("step", 0)) for r in records), default=0)

@@ -75,3 +75,29 @@ def test_the_metrics_module_imports_neither_torch_nor_numpy():
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_latest_per_step_keeps_the_last_record_of_each_step():
+    from physviz.train.metrics import MetricsSeries, latest_per_step
+
+    def train(step, loss):
+        return {"kind": "train", "step": step, "loss": loss}
+
+    once = [train(s, 1.0 / s) for s in range(1, 9)]
+    # a stream read twice and then once more from its second line (what the monitor held: 1..8, 1..8, 2..8)
+    records = once + once + once[1:]
+    assert [r["step"] for r in latest_per_step(records, "train")] == list(range(1, 9))
+    # killed after step 8, resumed from the checkpoint at step 4: the steps after it come again, with new values
+    resumed = once + [{"kind": "valid", "step": 6, "vrmse": {"u": 0.5}}] + [train(s, 0.5 / s) for s in (5, 6)]
+    rows = latest_per_step(resumed, "train")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]  # steps 7 and 8 of the killed run are gone
+    assert [r["loss"] for r in rows[4:]] == [0.1, 0.5 / 6]
+    assert latest_per_step(resumed, "valid") == []  # a valid record after the restart step is stale too
+    # chunks merge into the same series; a valid record after its step's train record keeps both
+    series = MetricsSeries()
+    assert series.add(once[:4]) and series.add([{"kind": "valid", "step": 4, "vrmse": {"u": 0.3}}])
+    assert not series.add([{"kind": "train"}, {"kind": "other", "step": 1}])
+    assert series.add(once[4:]) and [r["step"] for r in series.records("train")] == list(range(1, 9))
+    assert [r["step"] for r in series.records("valid")] == [4]
+    with pytest.raises(ValueError, match="kind"):
+        series.records("training")
