@@ -11,7 +11,7 @@ from physviz.errors import PhysvizError
 
 def build_parser() -> argparse.ArgumentParser:
     """The `physviz` parser with one subparser per subcommand."""
-    from physviz.cli import info, kernelspec, pretrain, serve, simulate, train
+    from physviz.cli import info, kernelspec, pretrain, rollout, serve, simulate, train
 
     parser = argparse.ArgumentParser(
         prog="physviz",
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(sub)
     simulate.add_parser(sub)
+    rollout.add_parser(sub)
     pretrain.add_parser(sub)
     kernelspec.add_parser(sub)
     serve.add_parser(sub)
