@@ -153,3 +153,21 @@ def test_time_limit_stops_a_local_job(store):
     assert "time limit of 12 s" in job.logs(0, rank="node0")[0]
     assert job.metrics(0)[0]  # it did run until then
     _no_process_left(job)
+
+
+def test_local_workers_get_a_thread_count_that_leaves_a_core_free(store, tmp_path, monkeypatch):
+    from physviz.jobs.backends.local import local_threads
+
+    assert [local_threads(1, 2), local_threads(1, 16), local_threads(2, 16), local_threads(4, 2)] == [1, 15, 7, 1]
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    script = ("import os; open(os.path.join(os.environ['PHYSVIZ_JOB_DIR'], 'threads-%s' % os.environ['RANK']), 'w')"
+              ".write(os.environ.get('OMP_NUM_THREADS', 'unset'))")
+    seen = {}
+    # torchrun sets 1 thread for several workers a node, and none for one: the one-worker job is the case here
+    for name, env in (("default", {}), ("user", {"OMP_NUM_THREADS": "3"})):
+        spec = pj.JobSpec(name=name, command=["python", "-c", script], resources=pj.Resources(procs_per_node=1),
+                          environment=pj.Environment(workdir=str(tmp_path), env=env))
+        job = pj.submit(spec, store=store)
+        assert job.wait(90, poll=0.3) == "completed", job.logs(0, rank="node0")[0]
+        seen[name] = sorted(p.read_text() for p in Path(job.job_dir).glob("threads-*"))
+    assert seen == {"default": [str(local_threads(1))], "user": ["3"]}

@@ -14,6 +14,8 @@ from physviz.jobs.layout import Layout, initial_logs, job_env, node_argv, torchr
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
 
+THREAD_VARIABLE = "OMP_NUM_THREADS"
+
 # Children started by this process, kept so they are reaped (a cache, not the source of truth).
 _CHILDREN: dict[str, subprocess.Popen] = {}
 
@@ -32,6 +34,18 @@ def write_job_files(job: "Job", layout: Layout, nodes: range) -> None:
         Path(path).touch()
 
 
+def local_threads(nproc: int, cores: int | None = None) -> int:
+    """Threads for each of `nproc` workers on this machine: its cores less one, shared among them (at least 1).
+
+    The core left over is for the notebook that launched the job (its kernel, the Jupyter server and the
+    browser drawing its views): torch's OpenMP threads wait for each other at every operation, so one
+    of them preempted by another process stalls them all, and a small model then runs tens of times slower.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, (cores - 1) // max(1, nproc))
+
+
 class LocalBackend(Backend):
     """Runs `torchrun --standalone` here, in a new session, and finds its processes by marker."""
 
@@ -45,6 +59,7 @@ class LocalBackend(Backend):
         job._update(job_dir=layout.job_dir, output_dir=layout.output, hosts=["localhost"])
         argv = node_argv(spec, layout, 0, torchrun_argv(spec, layout, nnodes=1, endpoint=None, rdzv_id=job.id))
         env = {**os.environ, **job_env(spec, job.id, layout)}
+        env.setdefault(THREAD_VARIABLE, str(local_threads(spec.resources.nproc)))  # the user's setting wins
         if spec.environment.venv:
             env["PATH"] = os.path.join(spec.environment.venv, "bin") + os.pathsep + env.get("PATH", "")
         with open(layout.node_log(0), "ab") as log:
