@@ -2,7 +2,7 @@
 # Open the physviz quickstart in JupyterLab, setting up .venv first if needed.
 #
 #   bash scripts/lab.sh
-#   bash scripts/lab.sh --port 8899 --ServerApp.token=abc
+#   bash scripts/lab.sh --port 8899 --IdentityProvider.token=abc
 #
 # Defaults: --ip 127.0.0.1 (this machine only), the repository as the root
 # folder, the notebook as the start page, --allow-root when run as root,

@@ -116,7 +116,7 @@ def test_lab_script_serves_quickstart_with_token(tmp_path: Path) -> None:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             ["bash", "scripts/lab.sh", "--port", str(port),
-             f"--ServerApp.token={token}", "--no-browser"],
+             f"--IdentityProvider.token={token}", "--no-browser"],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
