@@ -18,7 +18,7 @@ PHYSVIZ = [str(Path(sys.executable).with_name("physviz"))]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*PHYSVIZ, *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([*PHYSVIZ, *args], capture_output=True, text=True, timeout=180, check=False)
 
 
 @pytest.fixture(scope="module")
