@@ -3,7 +3,8 @@ and validation curves, log tail, cancel, earlier jobs to reattach to).
 
 Training never runs in the kernel: `physviz.jobs` starts it as processes (local, SSH or Slurm) and the
 monitor only polls the job's status, metrics and logs from a periodic callback, reading from byte offsets so
-each poll costs what is new.
+each poll costs what is new, and sends the browser only what changed (new points streamed onto a curve; a
+poll with nothing new sends nothing, and the next one comes later).
 """
 from __future__ import annotations
 
@@ -12,15 +13,27 @@ from typing import Any
 
 import numpy as np
 import panel as pn
+from panel.io.notebook import push_notebook
 
 from physviz.errors import OptionError
+from physviz.jobs.logtext import LogTail
 from physviz.jobs.states import is_terminal
-from physviz.train.metrics import records_of
+from physviz.train.metrics import KINDS, MetricsSeries
 from physviz.widgets.base import View
 from physviz.widgets.controls import button
 from physviz.widgets.plots import CurvePanel
 
 LOG_LINES = 200
+BACKOFF = 4  # a poll that finds nothing new doubles the period, up to this many times `period_ms`
+LOSS_CURVES = ("train loss", "valid loss")
+VRMSE_CURVE = "valid VRMSE (mean)"
+# the log tail is read-only: dark text on a light background, not the greyed-out look of a disabled input
+LOG_CSS = """
+:host textarea.bk-input, :host textarea.bk-input:disabled {
+  opacity: 1; color: #1b1b1b; background-color: #fafafa; cursor: text;
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; line-height: 1.35;
+}
+"""
 STATUS_COLORS = {"pending": "secondary", "running": "primary", "completed": "success", "failed": "danger",
                  "cancelled": "warning", "unknown": "dark"}
 
@@ -195,16 +208,23 @@ class JobMonitor(View):
         self.period_ms = period_ms
         self.job: Any = None
         self._callback: Any = None
+        self._ticks, self._wait = 0, 1
+        self.series = MetricsSeries()
+        self._tail = LogTail(LOG_LINES)
+        self._drawn: dict[str, tuple[list[float], list[float]]] = {}
         self._reset_offsets()
         self.jobs = pn.widgets.Select(label="jobs", options={}, width=420)
         self.refresh_button = button("Refresh list", "default", width=110)
         self.cancel_button = button("Cancel job", "danger", width=110, disabled=True)
         self.rank = pn.widgets.IntInput(label="log of rank", value=rank, start=0, width=90)
         self.status = pn.pane.Markdown("no job attached", margin=(0, 10))
-        self.loss = CurvePanel(["train loss", "valid loss"], "step", "loss", "loss", logy=True, width=420, height=220)
-        self.valid = CurvePanel(["valid VRMSE (mean)"], "step", "VRMSE", "validation VRMSE", logy=True, width=420,
+        self.loss = CurvePanel(list(LOSS_CURVES), "step", "loss", "loss", logy=True, width=420, height=220)
+        self.valid = CurvePanel([VRMSE_CURVE], "step", "VRMSE", "validation VRMSE", logy=True, width=420,
                                 height=220, colors=["#2ca02c"])
-        self.log = pn.widgets.TextAreaInput(label="log tail", value="", disabled=True, width=860, height=200)
+        for panel in (self.loss, self.valid):
+            _add_markers(panel)
+        self.log = pn.widgets.TextAreaInput(label="log tail", value="", disabled=True, width=860, height=200,
+                                            stylesheets=[LOG_CSS])
         self.refresh_button.on_click(lambda e: self.refresh_jobs())
         self.cancel_button.on_click(lambda e: self.cancel())
         self.jobs.param.watch(self._on_select, "value")
@@ -225,14 +245,20 @@ class JobMonitor(View):
     def _reset_offsets(self) -> None:
         self._metrics_offset = 0
         self._log_offset = 0
-        self._log_lines: list[str] = []
-        self.rows: list[dict[str, Any]] = []
+        self._tail.clear()
+        self.series.clear()
         self.state = "unknown"
 
     def _reset_log(self) -> None:
         self._log_offset = 0
-        self._log_lines = []
+        self._tail.clear()
+        self.log.value = ""
         self.poll()
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The job's metrics records as they stand: the last of each step, by kind, in step order."""
+        return [r for kind in KINDS for r in self.series.records(kind)]
 
     # -- jobs -----------------------------------------------------------------------------------
     def refresh_jobs(self) -> None:
@@ -269,9 +295,10 @@ class JobMonitor(View):
             job = physviz.jobs.get(job, store=self.store)
         self.job = job
         self._reset_offsets()
-        for panel, names in ((self.loss, ("train loss", "valid loss")), (self.valid, ("valid VRMSE (mean)",))):
+        for panel, names in ((self.loss, LOSS_CURVES), (self.valid, (VRMSE_CURVE,))):
             for name in names:
                 panel.set(name, np.array([]), np.array([]))
+                self._drawn[name] = ([], [])
         self.log.value = ""
         self.refresh_jobs()
         self.poll()
@@ -280,7 +307,16 @@ class JobMonitor(View):
     def start(self) -> None:
         """Poll every `period_ms` from the event loop (each poll only reads what is new)."""
         if self._callback is None and self.job is not None and not is_terminal(self.state):
-            self._callback = pn.state.add_periodic_callback(self.poll, period=self.period_ms)
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self.period_ms)
+
+    def _tick(self) -> None:
+        """One periodic tick: a poll every tick while something comes; after a poll that found nothing the
+        wait between polls doubles, up to BACKOFF ticks."""
+        self._ticks += 1
+        if self._ticks < self._wait:
+            return
+        self._ticks = 0
+        self._wait = 1 if self._poll() else min(self._wait * 2, BACKOFF)
 
     def stop(self) -> None:
         """Stop polling."""
@@ -290,17 +326,26 @@ class JobMonitor(View):
 
     def poll(self) -> str:
         """Ask the job's status and read its new metrics and log lines; returns the status."""
+        self._poll()
+        return self.state
+
+    def _poll(self) -> bool:
+        """One poll; True if the status, the metrics or the log changed."""
         if self.job is None:
-            return "unknown"
+            return False
+        before = self.state
+        new = False
         try:
             job = self.job
             self.state = job.status()
             rows, self._metrics_offset = job.metrics(self._metrics_offset)
-            self._add_rows(rows)
+            if self.series.add(rows):
+                new = True
+                self._draw()
             text, self._log_offset = job.logs(self._log_offset, rank=int(self.rank.value))
-            if text:
-                self._log_lines = (self._log_lines + text.splitlines())[-LOG_LINES:]
-                self.log.value = "\n".join(self._log_lines)
+            if self._tail.feed(text):
+                new = True
+                self.log.value = self._tail.text
             self._show_status()
             self.cancel_button.disabled = is_terminal(self.state)
             if is_terminal(self.state):
@@ -310,27 +355,51 @@ class JobMonitor(View):
                 self._clear_error()
         except Exception as exc:
             self._fail(exc)
-        return self.state
+        return new or self.state != before
 
-    def _add_rows(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self.rows.append(row)
-            kind, step = row.get("kind"), row.get("step")
-            if step is None:
+    def _curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Each curve's points from the metrics as they stand (one point a step)."""
+        train, valid = self.series.records("train"), self.series.records("valid")
+        out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in (*LOSS_CURVES, VRMSE_CURVE)}
+
+        def add(name: str, step: Any, value: Any) -> None:
+            out[name][0].append(float(step))
+            out[name][1].append(float(value))
+
+        for row in train:
+            if row.get("loss") is not None:
+                add("train loss", row["step"], row["loss"])
+        for row in valid:
+            if row.get("loss") is not None:
+                add("valid loss", row["step"], row["loss"])
+            v = row.get("vrmse") or {}
+            values = [float(x) for x in (v.values() if isinstance(v, dict) else [v]) if x is not None]
+            if values:
+                add(VRMSE_CURVE, row["step"], float(np.mean(values)))
+        return out
+
+    def _draw(self) -> None:
+        """Send each curve's change at once: new points streamed after the drawn ones, or the whole curve when
+        the drawn points changed (a resumed run's repeated steps); nothing for an unchanged curve."""
+        for name, (x, y) in self._curves().items():
+            panel = self.valid if name == VRMSE_CURVE else self.loss
+            old_x, old_y = self._drawn.get(name, ([], []))
+            if (x, y) == (old_x, old_y):
                 continue
-            if kind == "train" and row.get("loss") is not None:
-                self.loss.append("train loss", step, row["loss"])
-            elif kind == "valid":
-                if row.get("loss") is not None:
-                    self.loss.append("valid loss", step, row["loss"])
-                v = row.get("vrmse") or {}
-                values = [float(x) for x in (v.values() if isinstance(v, dict) else [v]) if x is not None]
-                if values:
-                    self.valid.append("valid VRMSE (mean)", step, float(np.mean(values)))
+            n = len(old_x)
+            if n and x[:n] == old_x and y[:n] == old_y:
+                panel.sources[name].stream({"x": x[n:], "y": y[n:]})
+            else:
+                panel.set(name, np.array(x), np.array(y))
+            self._drawn[name] = (x, y)
+        # In a notebook the document holds changes made to Bokeh models directly until something pushes them;
+        # a replaced curve held past a later stream would be sent with the streamed points already in it, and
+        # the stream would add them again.
+        push_notebook(self._layout)
 
     def _show_status(self) -> None:
         job = self.job
-        trains, dones = records_of(self.rows, "train"), records_of(self.rows, "done")
+        trains, dones = self.series.records("train"), self.series.records("done")
         last, done = (trains[-1] if trains else None), (dones[-1] if dones else None)
         parts = [f"**{job.name}** `{job.id}` · {job.backend} · **{self.state}**"]
         if last is not None:
@@ -351,3 +420,16 @@ class JobMonitor(View):
         except Exception as exc:
             self._fail(exc)
         self.poll()
+
+
+def _add_markers(panel: CurvePanel) -> None:
+    """A marker at each point of each curve, sharing the curve's data and legend entry (a curve of one
+    point, such as a first validation, shows)."""
+    figure = panel.figure
+    items = {item.label.get("value") if isinstance(item.label, dict) else getattr(item.label, "value", None): item
+             for legend in figure.legend for item in legend.items}
+    for name, source in panel.sources.items():
+        line = next(r for r in figure.renderers if getattr(r, "data_source", None) is source)
+        marker = figure.scatter("x", "y", source=source, size=6, color=line.glyph.line_color, name=f"{name} points")
+        if name in items:
+            items[name].renderers.append(marker)

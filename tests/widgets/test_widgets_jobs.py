@@ -200,3 +200,145 @@ def test_loss_curve_rewinds_when_a_resumed_run_repeats_steps() -> None:
     x, y = curve.data("train loss")
     assert x.tolist() == [10, 20, 30, 40, 50] and np.all(np.diff(x) > 0)
     assert y.tolist() == [1.0, 0.8, 0.69, 0.58, 0.5]  # the repeated steps keep the resumed run's values
+
+
+class FakeJob:
+    """A job handle whose metrics and rank-0 log are byte streams the test grows (no processes)."""
+
+    id, name, backend, output_dir, record = "fake-1", "fake", "local", "", {"status": "running"}
+
+    def __init__(self) -> None:
+        self.metrics_bytes, self.log_bytes, self.state = b"", b"", "running"
+
+    def add(self, *records: dict) -> None:
+        self.metrics_bytes += b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+    def status(self) -> str:
+        return self.state
+
+    def metrics(self, offset: int = 0):
+        from physviz.train.metrics import parse_metrics
+
+        rows, used = parse_metrics(self.metrics_bytes[offset:])
+        return rows, offset + used
+
+    def logs(self, offset: int = 0, rank: int = 0):
+        return self.log_bytes[offset:].decode(), len(self.log_bytes)
+
+
+def _train(*steps, scale: float = 1.0) -> list[dict]:
+    return [{"kind": "train", "step": s, "loss": scale / s} for s in steps]
+
+
+@pytest.fixture()
+def watched(store):
+    """A monitor on a FakeJob, rendered into a Bokeh document whose change events are recorded."""
+    from bokeh.document import Document
+
+    from physviz.widgets.base import ensure_panel
+
+    ensure_panel()
+    job = FakeJob()
+    mon = JobMonitor(store=store)
+    mon.attach(job)
+    doc = Document()
+    doc.add_root(mon.__panel__().get_root(doc))
+    events: list = []
+    doc.on_change(events.append)
+    return mon, job, events
+
+
+def test_the_monitor_keeps_one_point_a_step_when_steps_come_again(watched):
+    mon, job, _events = watched
+    job.add(*_train(*range(1, 9)))
+    mon.poll()
+    job.add(*_train(*range(1, 9)), *_train(*range(2, 9)))  # the stream read again, then again from step 2
+    mon.poll()
+    assert [r["step"] for r in mon.rows if r["kind"] == "train"] == list(range(1, 9))
+    assert mon.loss.data("train loss")[0].tolist() == list(range(1, 9))
+    job.add(*_train(*range(5, 10), scale=0.5))  # resumed from the checkpoint at step 4
+    mon.poll()
+    x, y = mon.loss.data("train loss")
+    assert x.tolist() == list(range(1, 10)) and y[4:].tolist() == [0.5 / s for s in range(5, 10)]
+
+
+def test_a_poll_sends_only_new_points_and_nothing_when_nothing_came(watched):
+    from bokeh.document.events import ColumnDataChangedEvent, ColumnsStreamedEvent
+
+    mon, job, events = watched
+    job.add(*_train(1, 2, 3))
+    mon.poll()
+    events.clear()
+    job.add(*_train(4, 5))
+    mon.poll()
+    streamed = [e for e in events if isinstance(e, ColumnsStreamedEvent)]
+    assert [list(e.data["x"]) for e in streamed] == [[4.0, 5.0]]  # one source: the line and its markers
+    assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)]
+    events.clear()
+    for _ in range(3):
+        mon.poll()
+    assert events == []  # a poll with no new data sends no patch
+    # and the periodic callback backs off: after polls that found nothing it polls every BACKOFF ticks
+    from physviz.widgets.jobs import BACKOFF
+
+    calls = []
+    mon._poll = lambda: calls.append(1) or False
+    for _ in range(4 * BACKOFF):
+        mon._tick()
+    assert BACKOFF <= len(calls) <= 2 + 4 * BACKOFF // 2 and len(calls) < 4 * BACKOFF
+
+
+def test_one_validation_point_is_drawn_as_a_marker(watched):
+    mon, job, _events = watched
+    job.add(*_train(1, 2), {"kind": "valid", "step": 2, "loss": 0.7, "vrmse": {"u": 0.4, "v": 0.2}})
+    mon.poll()
+    source = mon.valid.sources["valid VRMSE (mean)"]
+    assert list(source.data["x"]) == [2.0] and list(source.data["y"]) == pytest.approx([0.3])
+    glyphs = {type(r.glyph).__name__ for r in mon.valid.figure.renderers if r.data_source is source}
+    assert glyphs == {"Line", "Scatter"}
+    # on the loss plot the markers share each curve's legend entry
+    item = next(i for i in mon.loss.figure.legend[0].items if i.label.value == "valid loss")
+    assert {type(r.glyph).__name__ for r in item.renderers} == {"Line", "Scatter"}
+
+
+def test_the_log_tail_shows_a_progress_bar_as_a_terminal_does(watched):
+    mon, job, _events = watched
+    job.log_bytes = b"start\n\x1b[32m 10%\x1b[0m|#"
+    mon.poll()
+    assert mon.log.value == "start\n 10%|#"
+    job.log_bytes += b"\r\x1b[32m 50%\x1b[0m|#####\r\x1b[32m100%"  # a refresh cut inside its colour code
+    mon.poll()
+    job.log_bytes += b"\x1b[0m|##########\r\nstep 1\n"
+    mon.poll()
+    assert mon.log.value == "start\n100%|##########\nstep 1"
+    css = " ".join(mon.log.stylesheets)
+    assert "opacity: 1" in css and "color: #1b1b1b" in css
+
+
+def test_curve_changes_are_sent_at_once_in_a_notebook(store):
+    """A notebook's document holds direct Bokeh changes until a push; the monitor pushes its own, so a
+    replaced curve is never sent later together with points streamed after it (the browser's 1..8, 2..8)."""
+    from bokeh.document import Document
+    from pyviz_comms import Comm
+
+    from physviz.widgets.base import ensure_panel
+
+    class RecordingComm(Comm):
+        def __init__(self) -> None:
+            super().__init__()
+            self._comm, self.sent = True, []
+
+        def send(self, data=None, metadata=None, buffers=None) -> None:
+            self.sent.append(data)
+
+    ensure_panel()
+    job = FakeJob()
+    job.add(*_train(1, 2))
+    mon = JobMonitor(job, store=store)
+    doc, comm = Document(), RecordingComm()
+    doc.hold()  # as Panel holds a notebook output's document
+    doc.add_root(mon.__panel__().get_root(doc, comm=comm))
+    doc.callbacks._held_events.clear()
+    job.add({"kind": "valid", "step": 2, "loss": 0.7, "vrmse": {"u": 0.3}})  # changes no widget, only curves
+    mon.poll()
+    assert doc.callbacks._held_events == [] and comm.sent
