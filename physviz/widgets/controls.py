@@ -1,7 +1,7 @@
 """Widgets the views share: time player, field and trajectory selectors, 3D slice controls."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import panel as pn
 
@@ -15,6 +15,34 @@ def time_player(n: int, name: str = "time", interval: int = 200) -> pn.widgets.P
         show_loop_controls=False, width=380, disabled=n <= 1,
         visible_buttons=["first", "previous", "pause", "play", "next", "last"],
     )
+
+
+class TimeLabel:
+    """The time value of the player's frame ('t = 0.25 s'), shown next to the player and kept in step with it.
+
+    `labels` gives the label of each frame (a callable, so a view that replaces its frames needs no update).
+    """
+
+    def __init__(self, player: pn.widgets.Player, labels: Callable[[], Sequence[str]]) -> None:
+        self.player, self._labels = player, labels
+        self.pane = pn.pane.HTML("", margin=(22, 10, 0, 10), styles={"font-size": "1.1em", "font-weight": "600"},
+                                 width=170)
+        player.param.watch(lambda *events: self.refresh(), ["value", "end"])
+        self.refresh()
+
+    @property
+    def text(self) -> str:
+        """The label shown now."""
+        labels = self._labels()
+        t = int(self.player.value)
+        return str(labels[t]) if 0 <= t < len(labels) else ""
+
+    def refresh(self) -> None:
+        """Show the label of the player's frame."""
+        self.pane.object = self.text
+
+    def __panel__(self) -> pn.pane.HTML:
+        return self.pane
 
 
 def set_frames(player: pn.widgets.Player, n: int, value: int | None = None) -> None:

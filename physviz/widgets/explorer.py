@@ -9,7 +9,7 @@ import panel as pn
 
 from physviz.widgets import frames as fr
 from physviz.widgets.base import View
-from physviz.widgets.controls import SliceControls, field_select, time_player, trajectory_slider
+from physviz.widgets.controls import SliceControls, TimeLabel, field_select, time_player, trajectory_slider
 from physviz.widgets.plots import FIELD_CMAP, ImagePanel
 
 
@@ -49,7 +49,8 @@ class FieldExplorer(View):
         da = self.ds[field]
         self.image = ImagePanel(
             fr.to_image(frame, self._factor), fr.bounds(da, self._slice.axes, frame.shape, self._factor),
-            self._clim(field), title=self._title(), labels=self._slice.axes, value_label=field, cmap=self._cmap,
+            self._clim(field), title=self._title(), labels=fr.axis_labels(ds, self._slice.axes), value_label=field,
+            cmap=self._cmap,
             width=self._width,
         )
         self._update_stats(frame)
@@ -59,8 +60,10 @@ class FieldExplorer(View):
         self.axis.param.watch(self._on_axis, "value")
         self.index.param.watch(lambda e: self._show(), "value")
         controls = pn.Row(self.field, self.trajectory, self.axis, self.index)
+        self.time_label = TimeLabel(self.player, lambda: self.labels)
         self._layout = pn.Column(
-            self.alert, controls, self.player, pn.pane.Bokeh(self.image.figure), self.stats, name="FieldExplorer",
+            self.alert, controls, pn.Row(self.player, self.time_label.pane), pn.pane.Bokeh(self.image.figure), self.stats,
+            name="FieldExplorer",
         )
 
     @property
@@ -72,7 +75,7 @@ class FieldExplorer(View):
         if self._user_clim is not None:
             return self._user_clim
         if field not in self._clims:
-            self._clims[field] = fr.robust_limits(fr.sample_values(self.ds[field]))
+            self._clims[field] = fr.field_scale(self.ds[field])
         return self._clims[field]
 
     def _read(self) -> np.ndarray:
@@ -112,7 +115,8 @@ class FieldExplorer(View):
         self._factor = fr.block_factor(frame.shape, self._max_pixels)
         da = self.ds[self.field.value]
         self.image.reshape(
-            fr.to_image(frame, self._factor), fr.bounds(da, self._slice.axes, frame.shape, self._factor), self._slice.axes,
+            fr.to_image(frame, self._factor), fr.bounds(da, self._slice.axes, frame.shape, self._factor),
+            fr.axis_labels(self.ds, self._slice.axes),
         )
         self._show()
 
@@ -124,5 +128,5 @@ class FieldExplorer(View):
         frame = self._read()
         lo, hi = self.image.clim
         l, b, r, t = fr.bounds(self.ds[self.field.value], self._slice.axes, frame.shape, 1)
-        panel = Panel(self.field.value, frame, (lo, hi), self._cmap, self._slice.axes, (l, r, b, t))
+        panel = Panel(self.field.value, frame, (lo, hi), self.image.cmap, self._slice.axes, (l, r, b, t))
         return render_png([panel], self._title(), path, dpi=dpi)

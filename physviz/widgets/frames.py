@@ -293,8 +293,105 @@ def frame_stats(frame: np.ndarray) -> FrameStats:
 
 
 def time_labels(ds: xr.Dataset) -> list[str]:
-    """A label per time step: 't = value' from the time coordinate (or the step number)."""
+    """A label per time step: 't = value units' from the time coordinate and its `units` attr (or the step number)."""
     n = ds.sizes.get("time", 1)
     if "time" in ds.coords:
-        return [f"t = {float(t):.4g}" for t in np.asarray(ds["time"].values, np.float64)]
+        units = _units(ds["time"])
+        tail = f" {units}" if units else ""
+        return [f"t = {float(t):.4g}{tail}" for t in np.asarray(ds["time"].values, np.float64)]
     return [f"step {i}" for i in range(n)]
+
+
+# -- what a picture says: labels with units, color scales ---------------------------------------------------
+SIGNED_NAMES = ("vorticity", "velocity", "momentum")  # fields that take both signs wherever there is flow
+SIGNED_FRACTION = 0.1  # both signs "substantial": the smaller side reaches this fraction of the larger
+
+
+def _units(obj: xr.DataArray) -> str:
+    """The `units` attr of a DataArray or coordinate ('' without one, or for '1' and 'dimensionless')."""
+    units = str(obj.attrs.get("units", "") or "").strip()
+    return "" if units in ("1", "dimensionless") else units
+
+
+def value_label(da: xr.DataArray) -> str:
+    """What a field's colorbar says: its `long_name` (else its name) and `[units]` from the attrs."""
+    name = str(da.attrs.get("long_name") or da.name or "value")
+    units = _units(da)
+    return f"{name} [{units}]" if units else name
+
+
+def axis_labels(obj: xr.DataArray | xr.Dataset, axes: Sequence[str]) -> tuple[str, ...]:
+    """Axis titles of the image axes: the dim name and `[units]` of its coordinate where it has them."""
+    out = []
+    for d in axes:
+        units = _units(obj[d]) if d in obj.coords else ""
+        out.append(f"{d} [{units}]" if units else str(d))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ColorScale:
+    """Color limits of a field (iterates as the pair (lo, hi)), whether it is signed, and the data's range.
+
+    A signed field has limits symmetric about zero and a diverging colormap; values beyond the limits
+    (`data_min < lo` or `data_max > hi`) are clipped, which the views show on the colorbar.
+    """
+
+    lo: float
+    hi: float
+    signed: bool = False
+    data_min: float = float("nan")
+    data_max: float = float("nan")
+    label: str = ""
+
+    def __iter__(self) -> Any:
+        return iter((self.lo, self.hi))
+
+    def __getitem__(self, i: int) -> float:
+        return (self.lo, self.hi)[i]
+
+    def __len__(self) -> int:
+        return 2
+
+    @property
+    def clipped_low(self) -> bool:
+        """Some values lie below the lower limit."""
+        return bool(self.data_min < self.lo)
+
+    @property
+    def clipped_high(self) -> bool:
+        """Some values lie above the upper limit."""
+        return bool(self.data_max > self.hi)
+
+
+def is_signed(lo: float, hi: float, name: str = "") -> bool:
+    """Whether a field with robust range [lo, hi] is signed: both signs substantial, or a known signed field crossing 0."""
+    if not (lo < 0 < hi):
+        return False
+    if min(-lo, hi) >= SIGNED_FRACTION * max(-lo, hi):
+        return True
+    base = str(name).lower()
+    return any(base == n or base.startswith(n + "_") for n in SIGNED_NAMES)
+
+
+def color_scale(values: np.ndarray | Sequence[np.ndarray], name: str = "", label: str = "", q: float = 1.0) -> ColorScale:
+    """Robust color limits of `values` (percentiles q, 100-q), symmetric about 0 when the field is signed."""
+    if isinstance(values, (list, tuple)):
+        values = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
+    v = np.asarray(values, np.float64).ravel()
+    v = v[np.isfinite(v)]
+    lo, hi = robust_limits(v, q)
+    vmin, vmax = (float(v.min()), float(v.max())) if v.size else (lo, hi)
+    signed = is_signed(lo, hi, name)
+    if signed:
+        m = max(-lo, hi)
+        lo, hi = -m, m
+    return ColorScale(lo, hi, signed, vmin, vmax, label or name)
+
+
+FIELD_PERCENTILE = 0.2  # a field's color limits leave out this percent of the sampled values on each side
+
+
+def field_scale(da: xr.DataArray, q: float = FIELD_PERCENTILE) -> ColorScale:
+    """The color scale of a field from a sample of its frames (name, units and long name from its attrs)."""
+    return color_scale(sample_values(da), str(da.name or ""), value_label(da), q)

@@ -19,8 +19,9 @@ from physviz.analysis.error_metrics import vrmse_array
 from physviz.errors import ParameterError, SchemaError
 from physviz.widgets import frames as fr
 from physviz.widgets.base import View
-from physviz.widgets.controls import SliceControls, button, field_select, set_frames, time_player, trajectory_slider
-from physviz.widgets.plots import ERROR_CMAP, FIELD_CMAP, CurvePanel, ImagePanel
+from physviz.widgets.controls import (SliceControls, TimeLabel, button, field_select, set_frames, time_player,
+                                      trajectory_slider)
+from physviz.widgets.plots import ERROR_CMAP, FIELD_CMAP, CurvePanel, ImagePanel, flow, frame_width
 from physviz.widgets.rollout_runner import RolloutRunner
 
 PANELS = ("truth", "prediction", "error")
@@ -31,11 +32,12 @@ class RolloutScrubber(View):
 
     def __init__(
         self, truth: Any, prediction: Any = None, field: str | None = None, cmap: str = FIELD_CMAP,
-        error_cmap: str = ERROR_CMAP, width: int = 300, max_pixels: int = fr.MAX_PIXELS,
+        error_cmap: str = ERROR_CMAP, width: int | None = None, max_pixels: int = fr.MAX_PIXELS,
         _model: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self._cmap, self._error_cmap, self._width, self._max_pixels = cmap, error_cmap, width, max_pixels
+        self._cmap, self._error_cmap, self._max_pixels = cmap, error_cmap, max_pixels
+        self._width = frame_width(len(PANELS)) if width is None else width  # three panels side by side fit a notebook
         self._listeners: list[Callable[[str, int], None]] = []
         self._clims: dict[str, tuple[float, float]] = {}
         self._elims: dict[tuple[str, int], float] = {}
@@ -116,14 +118,15 @@ class RolloutScrubber(View):
         b = fr.bounds(da, self.slices.current.axes, frames["truth"].shape, self._factor)
         clim = self._clim(first)
         lim = self._elim(first)
-        labels = self.slices.current.axes
+        labels = fr.axis_labels(truth, self.slices.current.axes)
         self.image["truth"] = ImagePanel(fr.to_image(frames["truth"], self._factor), b, clim, "truth", labels, first,
                                          self._cmap, self._width)
         self.image["prediction"] = ImagePanel(fr.to_image(frames["prediction"], self._factor), b, clim, "prediction", labels,
                                               first, self._cmap, self._width, share=self.image["truth"])
         self.image["error"] = ImagePanel(fr.to_image(frames["error"], self._factor), b, (-lim, lim), "error (prediction - truth)",
                                          labels, f"{first} error", self._error_cmap, self._width, share=self.image["truth"])
-        self.curve = CurvePanel(["VRMSE"], "time", "VRMSE", title="VRMSE over time", width=380, height=200,
+        self.curve = CurvePanel(["VRMSE"], fr.axis_labels(truth, ["time"])[0], "VRMSE", title="VRMSE over time",
+                                width=380, height=200,
                                 cursor=float(self.times[0]))
         self._update_curve()
         self._update_text(frames)
@@ -138,10 +141,11 @@ class RolloutScrubber(View):
                 pn.Row(self.start_input, self.steps_input, self.run_button, self.stop_button),
                 pn.Row(self.progress, self.status),
             )
+        self.time_label = TimeLabel(self.player, lambda: self.labels)
         self.body = pn.Column(
-            pn.Row(*controls), self.player,
-            pn.Row(*(pn.pane.Bokeh(self.image[k].figure) for k in PANELS)),
-            pn.Row(pn.pane.Bokeh(self.curve.figure), self.stats),
+            pn.Row(*controls), pn.Row(self.player, self.time_label.pane),
+            flow(*(pn.pane.Bokeh(self.image[k].figure) for k in PANELS)),
+            flow(pn.pane.Bokeh(self.curve.figure), self.stats),
         )
         parts = [self.alert, self.body] if self.run_controls is None else [self.alert, self.run_controls, self.body]
         self._layout = pn.Column(*parts, name="RolloutScrubber")
@@ -172,7 +176,7 @@ class RolloutScrubber(View):
     def _clim(self, f: str) -> tuple[float, float]:
         """Color limits shared by truth and prediction: robust limits of a sample of the truth's frames."""
         if f not in self._clims:
-            self._clims[f] = fr.robust_limits(fr.sample_values(self.truth[f]))
+            self._clims[f] = fr.field_scale(self.truth[f])
         return self._clims[f]
 
     def _elim(self, f: str) -> float:
@@ -270,7 +274,7 @@ class RolloutScrubber(View):
         self._factor = fr.block_factor(frames["truth"].shape, self._max_pixels)
         b = fr.bounds(self.truth[self.field.value], self.slices.current.axes, frames["truth"].shape, self._factor)
         for k in PANELS:
-            self.image[k].reshape(fr.to_image(frames[k], self._factor), b, self.slices.current.axes)
+            self.image[k].reshape(fr.to_image(frames[k], self._factor), b, fr.axis_labels(self.truth, self.slices.current.axes))
         self._show()
 
     def on_change(self, callback: Callable[[str, int], None]) -> None:
@@ -396,8 +400,8 @@ class RolloutScrubber(View):
         l, b, r, t = fr.bounds(self.truth[f], axes, frames["truth"].shape, 1)
         ext = (l, r, b, t)
         return [
-            Panel(f"truth · {f}", frames["truth"], cl, self._cmap, axes, ext),
-            Panel("prediction", frames["prediction"], cl, self._cmap, axes, ext),
+            Panel(f"truth · {f}", frames["truth"], cl, self.image["truth"].cmap, axes, ext),
+            Panel("prediction", frames["prediction"], cl, self.image["prediction"].cmap, axes, ext),
             Panel("error (prediction - truth)", frames["error"], el, self._error_cmap, axes, ext),
         ]
 

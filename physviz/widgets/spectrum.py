@@ -5,6 +5,12 @@ Per frame it takes one FFT of the truth and one of the prediction and bins them 
 of `physviz.analysis.power_spectrum` (physical k) and on The Well's three log bins of
 `physviz.analysis.binned_spectral_nmse` (FFT of the residual = difference of the two FFTs). The per-frame
 numbers are kept (a few hundred floats a frame), never the frames.
+
+Wavenumbers are in the unit of `physviz.analysis.power_spectrum` throughout (plots, bin names and table):
+radians per unit of the grid's coordinates (per cell without coordinates). Where the truth's spectrum is at
+round-off (a shell below ROUNDOFF times the frame's peak, e.g. above a dealiasing cutoff) the ratio of the
+two spectra means nothing: those shells are masked (NaN) in the ratio curve and the log-ratio map, and the
+view says so.
 """
 from __future__ import annotations
 
@@ -21,7 +27,27 @@ from physviz.errors import SchemaError
 from physviz.widgets import frames as fr
 from physviz.widgets.base import View
 from physviz.widgets.controls import field_select, time_player, trajectory_slider
-from physviz.widgets.plots import ERROR_CMAP, CurvePanel, ImagePanel
+from physviz.widgets.plots import ERROR_CMAP, CurvePanel, ImagePanel, flow
+
+ROUNDOFF = 1e-12  # a truth shell below this fraction of the frame's peak E(k) is round-off: masked in ratios
+MASK_COLOR = "#d9d9d9"  # masked shells and frames still to come in the log-ratio map
+
+
+def roundoff_mask(e_truth: np.ndarray, rtol: float = ROUNDOFF) -> np.ndarray:
+    """True for shells (last axis) where the truth's E(k) is below `rtol` times that frame's peak over k > 0 shells."""
+    e = np.asarray(e_truth, np.float64)
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.where(np.isfinite(e), e, -np.inf), axis=-1, keepdims=True)
+        return np.isfinite(e) & (e < rtol * peak)
+
+
+def k_unit(da: xr.DataArray, spatial: list[str]) -> str:
+    """The unit of physical wavenumbers over `spatial`: rad per unit of the coordinates (rad/cell without them)."""
+    if not all(d in da.coords for d in spatial):
+        return "rad/cell"
+    units = {str(da[d].attrs.get("units", "") or "").strip() for d in spatial}
+    unit = units.pop() if len(units) == 1 else ""
+    return f"rad/{unit}" if unit else "rad per unit length"
 
 
 def _bin(power: np.ndarray, b: Binning) -> np.ndarray:
@@ -39,7 +65,16 @@ class FrameSpectra:
         self.well = binning(shape, tuple(float(n) for n in shape), well_spectral_edges(shape))
         self.total = float(np.prod(shape)) ** 2
         self.k = self.shells.centre
-        self.well_edges = list(zip(self.well.lower, self.well.upper))
+        self.unit = k_unit(da, spatial)
+        steps = {round(spacing(da, d), 12) for d in spatial}
+        # The Well's bins are defined in rad/cell; on a grid of one spacing dx they are k/dx in physical units.
+        dx = steps.pop() if len(steps) == 1 else None
+        if dx is None:
+            self.unit_well = "rad/cell"
+            self.well_edges = list(zip(self.well.lower, self.well.upper))
+        else:
+            self.unit_well = self.unit
+            self.well_edges = [(lo / dx, hi / dx) for lo, hi in zip(self.well.lower, self.well.upper)]
 
     def __call__(self, truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(E_truth, E_pred) over shells, (binned spectral MSE, NMSE) over The Well's bins."""
@@ -114,6 +149,14 @@ class SpectrumComparer(View):
             return np.arange(len(t), dtype=np.float64)  # the map needs a uniform axis
         return t
 
+    def _time_label(self) -> str:
+        """The time axis title (with the time coordinate's units), or 'frame' when the map uses frame numbers."""
+        ds = self.truth
+        t = np.asarray(ds["time"].values, np.float64) if "time" in ds.coords else np.arange(2.0)
+        if len(t) > 2 and not np.allclose(np.diff(t), t[1] - t[0], rtol=1e-3):
+            return "frame"
+        return fr.axis_labels(ds, ["time"])[0] if "time" in ds.coords else "frame"
+
     def _frame(self, da: xr.DataArray, t: int) -> np.ndarray:
         index: dict[str, int] = {"time": t}
         if "trajectory" in da.dims:
@@ -141,30 +184,45 @@ class SpectrumComparer(View):
         return c
 
     def spectra(self, t: int | None = None) -> dict[str, np.ndarray]:
-        """k (shell centres, k > 0), E_truth, E_prediction at frame t, and the binned errors there."""
+        """k (shell centres, k > 0), E_truth, E_prediction at frame t, their ratio (NaN where masked), the
+        round-off mask, and the binned errors there."""
         c = self._state()
         t = int(self.player.value) if t is None else t
         sel = c["calc"].k > 0
-        return {"k": c["calc"].k[sel], "truth": c["e_t"][t][sel], "prediction": c["e_p"][t][sel],
+        e_t, e_p = c["e_t"][t][sel], c["e_p"][t][sel]
+        masked = roundoff_mask(e_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(~masked & (e_t > 0) & (e_p > 0), e_p / e_t, np.nan)
+        return {"k": c["calc"].k[sel], "truth": e_t, "prediction": e_p, "ratio": ratio, "masked": masked,
                 "binned_mse": c["mse"][t], "binned_nmse": c["nmse"][t]}
 
     def error_map(self) -> np.ndarray:
-        """log10(E_prediction / E_truth) over (k > 0, time), NaN where a frame is not there yet."""
+        """log10(E_prediction / E_truth) over (k > 0, time), NaN where a frame is not there yet or the truth is at round-off."""
         c = self._state()
         sel = c["calc"].k > 0
+        e_t = c["e_t"][:, sel]
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.log10(c["e_p"][:, sel] / c["e_t"][:, sel])
-        r[~np.isfinite(r)] = np.nan
+            r = np.log10(c["e_p"][:, sel] / e_t)
+        r[~np.isfinite(r) | roundoff_mask(e_t)] = np.nan
         return r.T
+
+    def masked_from(self) -> float | None:
+        """The lowest k > 0 masked at round-off in any frame available (None when nothing is masked)."""
+        c = self._state()
+        sel = c["calc"].k > 0
+        n = c["done"]
+        masked = roundoff_mask(c["e_t"][:n, sel]).any(axis=0) if n else np.zeros(int(sel.sum()), bool)
+        return float(c["calc"].k[sel][masked][0]) if masked.any() else None
 
     # -- plots ----------------------------------------------------------------------------------
     def _build(self, controls: bool) -> None:
         c = self._state()
         k = c["calc"].k[c["calc"].k > 0]
         w, h = self._width, self._height
-        self.curves = CurvePanel(["truth", "prediction"], "k", "E(k)", "power spectrum", logx=True, logy=True,
-                                 width=w, height=h, dashes=["solid", "dashed"])
-        self.ratio = CurvePanel(["ratio"], "k", "E_pred / E_truth", "spectral ratio", logx=True, logy=True,
+        self.k_label = f"k [{c['calc'].unit}]"
+        self.curves = CurvePanel(["truth", "prediction"], self.k_label, "E(k)", "power spectrum", logx=True, logy=True,
+                                 width=w, height=h, dashes=["solid", "dashed"], legend="right")
+        self.ratio = CurvePanel(["ratio"], self.k_label, "E_pred / E_truth", "spectral ratio", logx=True, logy=True,
                                 width=w, height=h, hline=1.0, colors=["#9467bd"])
         times = self._times()
         dt = times[1] - times[0] if len(times) > 1 else 1.0
@@ -172,17 +230,20 @@ class SpectrumComparer(View):
         emap = self._map_image()
         self._map_lim = self._limit(emap)
         self.map = ImagePanel(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2),
-                              (-self._map_lim, self._map_lim), "log10 E_pred/E_truth", ("time", "k"), "log10 ratio",
-                              ERROR_CMAP, w)
+                              (-self._map_lim, self._map_lim), "log10 E_pred/E_truth", (self._time_label(), self.k_label),
+                              "log10 ratio", ERROR_CMAP, w)
         self.map.figure.frame_height = h
+        self.map.color_mapper.nan_color = MASK_COLOR
         from bokeh.models import Span
 
         self.map_cursor = Span(location=float(times[0]), dimension="height", line_color="#888888", line_dash="dashed", line_width=2)
         self.map.figure.add_layout(self.map_cursor)
-        names = [f"bin {i}: k in [{lo:.3g}, {hi:.3g})" for i, (lo, hi) in enumerate(c["calc"].well_edges)]
+        names = [f"bin {i}: k in [{lo:.3g}, {hi:.3g}) {c['calc'].unit_well}" for i, (lo, hi) in enumerate(c["calc"].well_edges)]
         self._bin_names = names
-        self.binned = CurvePanel(names, "time", "binned spectral NMSE", "The Well's binned spectral NMSE", logy=True,
-                                 width=w, height=h, cursor=float(times[0]), colors=["#1f77b4", "#2ca02c", "#d62728"])
+        self.binned = CurvePanel(names, self._time_label(), "binned spectral NMSE", "The Well's binned spectral NMSE", logy=True,
+                                 width=w, height=h, cursor=float(times[0]), colors=["#1f77b4", "#2ca02c", "#d62728"],
+                                 legend="bottom")
+        self.note = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#555555"})
         self.table = pn.pane.Markdown("", margin=(0, 10))
         self._refresh_time_series()
         self._show()
@@ -190,8 +251,9 @@ class SpectrumComparer(View):
         if controls:
             rows += [pn.Row(self.field, self.trajectory), self.player]
         rows += [
-            pn.Row(pn.pane.Bokeh(self.curves.figure), pn.pane.Bokeh(self.ratio.figure)),
-            pn.Row(pn.pane.Bokeh(self.map.figure), pn.pane.Bokeh(self.binned.figure)),
+            flow(pn.pane.Bokeh(self.curves.figure), pn.pane.Bokeh(self.ratio.figure),
+                 pn.pane.Bokeh(self.map.figure), pn.pane.Bokeh(self.binned.figure)),
+            self.note,
             self.table,
         ]
         self._layout = pn.Column(*rows, name="SpectrumComparer")
@@ -228,17 +290,26 @@ class SpectrumComparer(View):
             e_p = np.where(s["prediction"] > 0, s["prediction"], np.nan)
             self.curves.set("truth", k, e_t)
             self.curves.set("prediction", k, e_p)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self.ratio.set("ratio", k, e_p / e_t)
+            self.ratio.set("ratio", k, s["ratio"])
             x = float(self._times()[t])
             self.map_cursor.location = x
             self.binned.move_cursor(x)
-            rows = ["| Well bin | k range (rad/cell) | spectral MSE | spectral NMSE |", "|---|---|---|---|"]
+            self._update_note()
+            rows = [f"| Well bin | k range ({self._state()['calc'].unit_well}) | spectral MSE | spectral NMSE |",
+                    "|---|---|---|---|"]
             for i, (lo, hi) in enumerate(self._state()["calc"].well_edges):
                 rows.append(f"| {i} | {lo:.3g} - {hi:.3g} | {s['binned_mse'][i]:.4g} | {s['binned_nmse'][i]:.4g} |")
             self.table.object = "\n".join(rows)
         except Exception as exc:
             self._fail(exc)
+
+    def _update_note(self) -> None:
+        """Say which wavenumbers are masked in the ratio and the map, and why."""
+        k = self.masked_from()
+        self.note.object = "" if k is None else (
+            f"k ≥ {k:.3g} {self._state()['calc'].unit} masked in the ratio and the map: the truth's E(k) there is "
+            f"below {ROUNDOFF:.0e} × its peak (round-off)."
+        )
 
     def _reset(self) -> None:
         """A new field, trajectory or rollout: recompute what is available and redraw the time series."""
@@ -249,7 +320,8 @@ class SpectrumComparer(View):
             emap = self._map_image()
             dt = times[1] - times[0] if len(times) > 1 else 1.0
             dk = k[1] - k[0] if len(k) > 1 else 1.0
-            self.map.reshape(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2), ("time", "k"))
+            self.map.reshape(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2),
+                             (self._time_label(), self.k_label))
             self.map.figure.frame_height = self._height
             self._map_lim = self._limit(emap)
             self.map.set_clim((-self._map_lim, self._map_lim))
