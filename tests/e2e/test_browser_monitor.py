@@ -1,0 +1,139 @@
+"""The job monitor in a real JupyterLab (Debian's Chromium through Python Playwright), read from the page.
+
+A small job writes what real runs write: a loss whose steps come again (as after a resume), one validation
+point, and a progress bar that refreshes with carriage returns and colours with ANSI codes. The page's Bokeh
+documents must hold each curve once a step with markers drawn, and the log tail one line per progress bar,
+without escape codes, in readable contrast. Screenshots go to tests/artifacts/browser_monitor/.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.realparts.browser import (
+    artifacts,
+    cancel_leftover_jobs,
+    cell_output,
+    chromium,
+    deep_text,
+    open_and_run_all,
+    running_lab,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+JOB = r"""
+import json, os, sys, time
+out = os.environ['PHYSVIZ_OUTPUT_DIR']
+os.makedirs(out, exist_ok=True)
+f = open(os.path.join(out, 'metrics.jsonl'), 'a')
+def write(record):
+    f.write(json.dumps({**record, 'time': time.time()}) + '\n'); f.flush(); time.sleep(0.2)
+for step in (1, 2):
+    write({'kind': 'train', 'step': step, 'loss': 1.0 / step})
+write({'kind': 'valid', 'step': 2, 'loss': 0.6, 'vrmse': {'u': 0.4, 'v': 0.2}})
+for step in range(3, 7):
+    write({'kind': 'train', 'step': step, 'loss': 1.0 / step})
+for step in range(4, 9):  # resumed from the checkpoint at step 3: these steps come again
+    write({'kind': 'train', 'step': step, 'loss': 0.9 / step})
+for p in range(0, 101, 20):
+    sys.stdout.write('\rtraining \x1b[32m%3d%%\x1b[0m|%-5s|' % (p, '#' * (p // 20))); sys.stdout.flush(); time.sleep(0.2)
+print('\n\x1b[1mall done\x1b[0m', flush=True)
+"""
+
+CELLS = [
+    ("import sys\nimport physviz.jobs\nimport physviz.widgets as pw\n\npw.ensure_panel()\n"
+     f"JOB = {JOB!r}\n"
+     "job = physviz.jobs.submit(physviz.jobs.JobSpec(name='monitor-check', command=[sys.executable, '-c', JOB]))\n"
+     "monitor = pw.JobMonitor(job, period_ms=300)\nmonitor.start()\nmonitor"),
+    "print('monitor cells ' + 'OK')",
+]
+
+# Each plot of the page's Bokeh documents by title: its renderers' glyph types, legend labels and data.
+CURVES_JS = """() => {
+  const out = {};
+  const col = (d, k) => Array.from((d instanceof Map ? d.get(k) : d[k]) || []);
+  const text = (l) => typeof l === "string" ? l : (l && (l.value ?? l.field));
+  for (const doc of window.Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (!Array.isArray(m.renderers) || !m.title || !Array.isArray(m.center)) continue;
+      const labels = new Map();
+      const panels = [m.center, m.left, m.right, m.above, m.below].flat().filter((c) => c && Array.isArray(c.items));
+      for (const legend of panels) {
+        for (const item of legend.items) { for (const r of item.renderers) labels.set(r.id, text(item.label)); }
+      }
+      out[text(m.title.text)] = m.renderers.filter((r) => r.glyph && r.data_source).map((r) => ({
+        glyph: r.glyph.constructor.__name__, label: labels.get(r.id) || null,
+        x: col(r.data_source.data, "x"), y: col(r.data_source.data, "y")}));
+    }
+  }
+  return JSON.stringify(out);
+}"""
+
+# The log tail's text and background colours as drawn.
+COLORS_JS = """(el) => { const s = getComputedStyle(el);
+  return JSON.stringify({color: s.color, background: s.backgroundColor, opacity: s.opacity}); }"""
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    def lum(rgb: tuple[float, ...]) -> float:
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    hi, lo = sorted((lum(_rgb(a)), lum(_rgb(b))), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    shots = artifacts("browser_monitor")
+    with tempfile.TemporaryDirectory(prefix="physviz-monitor-") as tmpdir:
+        tmp = Path(tmpdir)
+        root = tmp / "root"
+        root.mkdir()
+        nb = new_notebook(cells=[new_code_cell(src) for src in CELLS])
+        nb.metadata["kernelspec"] = {"name": "physviz", "display_name": "Python (physviz)", "language": "python"}
+        nbformat.write(nb, root / "monitor.ipynb")
+        store = tmp / "jobs.sqlite"
+        try:
+            with running_lab(tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, \
+                    chromium(tmp, width=1400) as (ctx, console):
+                page = ctx.new_page()
+                open_and_run_all(page, lab, "monitor.ipynb", "monitor cells OK")
+                mon = cell_output(page, "pw.JobMonitor(job")
+                mon.scroll_into_view_if_needed()
+                wait_for(lambda: "completed" in deep_text(mon), 90, "the monitor to show the job completed")
+                log = mon.locator("textarea").first
+                wait_for(lambda: "all done" in log.input_value(), 30, "the end of the log in the tail")
+                page.wait_for_timeout(1000)
+                mon.screenshot(path=str(shots / "job_monitor.png"))
+                curves = json.loads(page.evaluate(CURVES_JS))
+                text = log.input_value()
+                colors = json.loads(log.evaluate(COLORS_JS))
+                errors = console.errors()
+        finally:
+            cancel_leftover_jobs(store)
+    train = [r for r in curves["loss"] if r["label"] == "train loss"]
+    assert {c["glyph"] for c in train} == {"Line", "Scatter"}, curves  # the markers share the legend entry
+    for renderer in train:
+        assert renderer["x"] == [1, 2, 3, 4, 5, 6, 7, 8], train  # once a step, never doubling back
+        assert renderer["y"][3:] == pytest.approx([0.9 / s for s in range(4, 9)])  # the resumed run's values
+    vrmse = curves["validation VRMSE"]
+    assert {c["glyph"] for c in vrmse} == {"Line", "Scatter"}, vrmse  # one point shows as a marker
+    assert all(c["x"] == [2] and c["y"] == pytest.approx([0.3]) for c in vrmse), vrmse
+    lines = text.splitlines()
+    assert lines[-2:] == ["training 100%|#####|", "all done"], lines
+    assert sum("training" in line for line in lines) == 1 and "\x1b" not in text and "[0m" not in text, lines
+    assert float(colors["opacity"]) == 1 and contrast(colors["color"], colors["background"]) >= 7, colors
+    assert not errors, errors
