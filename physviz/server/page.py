@@ -62,6 +62,8 @@ PAGE = """<!doctype html>
   var api = base + "physviz/api/jobs";
   var selected = null, logSource = null, metricSource = null;
   var errorBox = document.getElementById("error");
+  // CSI sequences (colours, cursor moves), OSC sequences (titles, links) and two-byte escapes
+  var ANSI = /\\u001b\\[[0-?]*[ -\\/]*[@-~]|\\u001b\\][^\\u0007\\u001b]*(?:\\u0007|\\u001b\\\\)|\\u001b[@-Z\\\\-_]/g;
 
   function say(text) { errorBox.textContent = text || ""; }
   function request(method, url) {
@@ -130,8 +132,11 @@ PAGE = """<!doctype html>
     logSource.addEventListener("log", function (ev) {
       var pre = document.getElementById("log");
       raw += JSON.parse(ev.data).text;
-      // A carriage return (progress bars) overwrites its line, as in a terminal.
-      pre.textContent = raw.split("\\n").map(function (l) { return l.substring(l.lastIndexOf("\\r") + 1); }).join("\\n");
+      // As a terminal shows it: no ANSI codes, and a carriage return (progress bars) overwrites its line.
+      pre.textContent = raw.split("\\n").map(function (l) {
+        l = l.replace(ANSI, "").replace(/\\r+$/, "");
+        return l.substring(l.lastIndexOf("\\r") + 1);
+      }).join("\\n");
       pre.scrollTop = pre.scrollHeight;
     });
     logSource.addEventListener("status", function (ev) { showStatus(JSON.parse(ev.data).status); });

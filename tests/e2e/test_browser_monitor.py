@@ -3,7 +3,8 @@
 A small job writes what real runs write: a loss whose steps come again (as after a resume), one validation
 point, and a progress bar that refreshes with carriage returns and colours with ANSI codes. The page's Bokeh
 documents must hold each curve once a step with markers drawn, and the log tail one line per progress bar,
-without escape codes, in readable contrast. Screenshots go to tests/artifacts/browser_monitor/.
+without escape codes, in readable contrast, and the server's jobs page the same log lines. Screenshots go
+to tests/artifacts/browser_monitor/.
 """
 from __future__ import annotations
 
@@ -121,6 +122,13 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
                 curves = json.loads(page.evaluate(CURVES_JS))
                 text = log.input_value()
                 colors = json.loads(log.evaluate(COLORS_JS))
+                jobs_page = ctx.new_page()
+                jobs_page.goto(f"{lab.url}physviz/jobs")
+                jobs_page.locator("tr.job").first.click()
+                jobs_page.wait_for_function("document.getElementById('log').textContent.includes('all done')",
+                                            timeout=15_000)
+                page_log = jobs_page.locator("#log").text_content()
+                jobs_page.screenshot(path=str(shots / "jobs_page.png"))
                 errors = console.errors()
         finally:
             cancel_leftover_jobs(store)
@@ -135,5 +143,6 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
     lines = text.splitlines()
     assert lines[-2:] == ["training 100%|#####|", "all done"], lines
     assert sum("training" in line for line in lines) == 1 and "\x1b" not in text and "[0m" not in text, lines
+    assert page_log.splitlines()[-2:] == lines[-2:] and "\x1b" not in page_log, page_log  # the jobs page too
     assert float(colors["opacity"]) == 1 and contrast(colors["color"], colors["background"]) >= 7, colors
     assert not errors, errors
