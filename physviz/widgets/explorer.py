@@ -123,10 +123,8 @@ class FieldExplorer(View):
     # -- export ---------------------------------------------------------------------------------
     def save_png(self, path: str | Path, dpi: int = 100) -> Path:
         """The current frame as a PNG (matplotlib, same color limits, colormap and title)."""
-        from physviz.widgets.export import Panel, render_png
+        from physviz.widgets.export import render_png
 
         frame = self._read()
-        lo, hi = self.image.clim
         l, b, r, t = fr.bounds(self.ds[self.field.value], self._slice.axes, frame.shape, 1)
-        panel = Panel(self.field.value, frame, (lo, hi), self.image.cmap, self._slice.axes, (l, r, b, t))
-        return render_png([panel], self._title(), path, dpi=dpi)
+        return render_png([self.image.export(self.field.value, frame, (l, r, b, t))], self._title(), path, dpi=dpi)

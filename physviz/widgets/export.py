@@ -18,7 +18,8 @@ FORMATS = (".gif", ".mp4")
 
 @dataclass
 class Panel:
-    """One image of a figure: title, frame [horizontal, vertical], fixed color limits, colormap, axis names."""
+    """One image of a figure: title, frame [horizontal, vertical], fixed color limits, colormap, axis titles,
+    the colorbar's label, and the colors of values below/above the limits (None: not clipped on that side)."""
 
     title: str
     frame: np.ndarray
@@ -26,6 +27,15 @@ class Panel:
     cmap: str
     axes: tuple[str, str] = ("x", "y")
     extent: tuple[float, float, float, float] | None = None
+    label: str = ""
+    under: str | None = None
+    over: str | None = None
+
+    @property
+    def extend(self) -> str:
+        """Matplotlib's colorbar extension for the clipped sides."""
+        return {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
+            (self.under is not None, self.over is not None)]
 
 
 class FrameRenderer:
@@ -42,15 +52,20 @@ class FrameRenderer:
         self.canvas = FigureCanvasAgg(self.figure)
         self.axes = self.figure.subplots(1, n, squeeze=False)[0]
         self.images = []
+        import matplotlib
+
         for ax, p in zip(self.axes, panels):
+            cmap = matplotlib.colormaps[p.cmap].with_extremes(under=p.under, over=p.over)
             im = ax.imshow(
-                p.frame.T, origin="lower", cmap=p.cmap, vmin=p.clim[0], vmax=p.clim[1], extent=p.extent,
+                p.frame.T, origin="lower", cmap=cmap, vmin=p.clim[0], vmax=p.clim[1], extent=p.extent,
                 interpolation="nearest", aspect="equal",
             )
             ax.set_title(p.title, fontsize=10)
             ax.set_xlabel(p.axes[0])
             ax.set_ylabel(p.axes[1])
-            self.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            bar = self.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, extend=p.extend)
+            if p.label:
+                bar.set_label(p.label)
             self.images.append(im)
         self.label = self.figure.suptitle(label, fontsize=11)
         self.figure.tight_layout()

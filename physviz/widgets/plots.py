@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from physviz.widgets.base import bokeh_renderer
 from physviz.widgets.frames import ColorScale
+
+if TYPE_CHECKING:
+    from physviz.widgets.export import Panel
 
 AUTO_CMAP = "auto"  # chosen from the field's color scale: SIGNED_CMAP for a signed field, else PERCEPTUAL_CMAP
 PERCEPTUAL_CMAP = "viridis"
@@ -155,6 +159,15 @@ class ImagePanel:
         bar = [UNDER_COLOR] * cap * low + colors + [OVER_COLOR] * cap * high
         bar_mapper = LinearColorMapper(palette=bar, low=lo - cap * step * low, high=hi + cap * step * high)
         self.colorbar.update(color_mapper=bar_mapper, ticker=FixedTicker(ticks=nice_ticks(lo, hi)))
+
+    def export(self, title: str, frame: np.ndarray, extent: tuple[float, float, float, float] | None = None) -> Panel:
+        """This panel drawn for a file: its colormap, limits, clipping colors, colorbar and axis titles, on `frame`."""
+        from physviz.widgets.export import Panel
+
+        low, high = self._clipped
+        axes = (str(self.figure.xaxis[0].axis_label), str(self.figure.yaxis[0].axis_label))
+        return Panel(title, frame, self.clim, self.cmap, axes, extent, str(self.colorbar.title or ""),
+                     UNDER_COLOR if low else None, OVER_COLOR if high else None)
 
     def set_label(self, label: str) -> None:
         """The colorbar's title (the field, its long name and units)."""

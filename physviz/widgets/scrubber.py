@@ -391,18 +391,13 @@ class RolloutScrubber(View):
 
     # -- export ---------------------------------------------------------------------------------
     def _panels(self, frames: dict[str, np.ndarray]) -> list[Any]:
-        from physviz.widgets.export import Panel
-
         f = self.field.value
-        cl = self.image["truth"].clim
-        el = self.image["error"].clim
-        axes = self.slices.current.axes
-        l, b, r, t = fr.bounds(self.truth[f], axes, frames["truth"].shape, 1)
+        l, b, r, t = fr.bounds(self.truth[f], self.slices.current.axes, frames["truth"].shape, 1)
         ext = (l, r, b, t)
         return [
-            Panel(f"truth · {f}", frames["truth"], cl, self.image["truth"].cmap, axes, ext),
-            Panel("prediction", frames["prediction"], cl, self.image["prediction"].cmap, axes, ext),
-            Panel("error (prediction - truth)", frames["error"], el, self._error_cmap, axes, ext),
+            self.image["truth"].export(f"truth · {f}", frames["truth"], ext),
+            self.image["prediction"].export("prediction", frames["prediction"], ext),
+            self.image["error"].export("error (prediction - truth)", frames["error"], ext),
         ]
 
     def _label(self, t: int) -> str:

@@ -212,3 +212,32 @@ def test_embedded_html_plays_in_a_real_browser_without_network(tmp_path):
         finally:
             browser.close()
     assert [u for u in requests if not u.startswith(("file:", "blob:", "data:"))] == []
+
+
+def test_png_of_a_signed_field_uses_the_views_diverging_map_clipping_and_units(tmp_path):
+    """A ramp from -1 to 1 with a small hot spot at 10: diverging, symmetric, the spot drawn in the over color."""
+    n = 64
+    ramp = np.linspace(-1, 1, n, dtype=np.float32)[:, None] * np.ones((1, n), np.float32)
+    ramp[-2:, -2:] = 10.0  # 0.1 % of the pixels, beyond the robust limits
+    x = np.arange(n) / n
+    truth = xr.Dataset({"u": (("time", "x", "y"), np.stack([ramp, ramp]))}, coords={"time": [0.0, 1.0], "x": x, "y": x})
+    truth["u"].attrs["units"] = "m/s"
+    truth["x"].attrs["units"] = "m"
+    sc = RolloutScrubber(truth, truth.copy(deep=True))
+    from physviz.widgets.export import FrameRenderer
+    from physviz.widgets.plots import OVER_COLOR
+
+    panels = sc._panels(sc._read_all(0))
+    assert panels[0].cmap == "RdBu_r" and panels[0].clim[0] == -panels[0].clim[1]
+    assert panels[0].label == "u [m/s]" and panels[0].axes == ("x [m]", "y")
+    assert panels[0].over == OVER_COLOR and panels[0].extend == "max"
+    out = sc.save_png(tmp_path / "signed.png")
+    rgb = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    renderer = FrameRenderer(panels, sc._label(0))  # as save_png draws it
+    assert renderer.images[0].colorbar.extend == "max"
+    assert renderer.images[0].colorbar.ax.get_ylabel() == "u [m/s]"
+    l, t, r, b = renderer.panel_boxes()[0]
+    lo, hi = panels[0].clim
+    np.testing.assert_allclose(_centre(rgb, (l, t, r, b)), _expected(0.0, lo, hi, "RdBu_r"), atol=8)  # zero: white
+    corner = rgb[t:(t + b) // 2, (l + r) // 2:r]  # the top right quarter holds the hot spot
+    assert (np.abs(corner - [255, 0, 255]).max(axis=-1) < 10).sum() >= 9  # drawn in the over color
