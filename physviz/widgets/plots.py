@@ -194,7 +194,8 @@ class ImagePanel:
 class CurvePanel:
     """Named curves on one figure, optional log axes, a vertical cursor and a reference line.
 
-    The legend sits outside the data (`legend`: "right" or "bottom" of the frame); a single curve has none.
+    `legend` is HoloViews' legend position: inside the frame ("top_right", ...), outside it ("right", "bottom"),
+    or None for no legend.
     """
 
     def __init__(
@@ -211,7 +212,7 @@ class CurvePanel:
         hline: float | None = None,
         colors: Sequence[str] = CURVE_COLORS,
         dashes: Sequence[str] | None = None,
-        legend: str = "right",
+        legend: str | None = "top_right",
     ) -> None:
         import holoviews as hv
         from bokeh.models import DataRange1d, Span
@@ -225,16 +226,19 @@ class CurvePanel:
             curves.append(c)
         overlay = hv.Overlay(curves).opts(
             backend="bokeh", title=title, xlabel=xlabel, ylabel=ylabel, logx=logx, logy=logy,
-            frame_width=width, frame_height=height, legend_position=legend, show_legend=len(curves) > 1,
+            frame_width=width, frame_height=height, legend_position=legend or "top_right", show_legend=legend is not None,
             toolbar="above", show_grid=True, tools=["hover"],
         )
         self.plot = bokeh_renderer().get_plot(overlay)
         self.figure = self.plot.state
         self.figure.background_fill_color = None
         self.figure.border_fill_color = None
+        outside = legend in ("right", "left", "top", "bottom")
         for item in self.figure.legend:
-            item.update(background_fill_alpha=0.0, border_line_alpha=0.0)
-            if legend == "bottom":
+            item.background_fill_alpha = 0.0 if outside else 0.5
+            if outside:
+                item.border_line_alpha = 0.0
+            if legend in ("top", "bottom"):
                 item.update(orientation="vertical", margin=4, padding=2)
         # ranges follow the data as it changes (HoloViews fixes them from the first data)
         self.figure.x_range = DataRange1d(range_padding=0.02)

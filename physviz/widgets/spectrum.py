@@ -223,7 +223,7 @@ class SpectrumComparer(View):
         self.curves = CurvePanel(["truth", "prediction"], self.k_label, "E(k)", "power spectrum", logx=True, logy=True,
                                  width=w, height=h, dashes=["solid", "dashed"], legend="right")
         self.ratio = CurvePanel(["ratio"], self.k_label, "E_pred / E_truth", "spectral ratio", logx=True, logy=True,
-                                width=w, height=h, hline=1.0, colors=["#9467bd"])
+                                width=w, height=h, hline=1.0, colors=["#9467bd"], legend=None)
         times = self._times()
         dt = times[1] - times[0] if len(times) > 1 else 1.0
         dk = k[1] - k[0] if len(k) > 1 else 1.0

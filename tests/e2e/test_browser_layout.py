@@ -41,6 +41,7 @@ rng = np.random.default_rng(0)
 prediction = truth.isel(time=slice(2, None)).copy(deep=True)
 for f in list(prediction.data_vars):
     prediction[f] = prediction[f] * 1.1 + (0.05 * rng.normal(size=prediction[f].shape)).astype('float32')""",
+    """truth.physviz.explore(field='velocity_x')""",
     """scrubber = pw.RolloutScrubber(truth, prediction, field='vorticity')
 scrubber""",
     """spectrum = scrubber.spectrum()
@@ -171,11 +172,11 @@ def test_every_figure_fits_inside_the_notebook_with_the_file_browser_open(layout
     assert panel, "no notebook panel is visible"
     right = panel["x"] + panel["width"]
     outside = []
-    for snippet in ("RolloutScrubber(truth", "scrubber.spectrum()"):
+    for snippet in ("physviz.explore(", "RolloutScrubber(truth", "scrubber.spectrum()"):
         out = cell_output(page, snippet)
         out.scroll_into_view_if_needed()
         page.wait_for_timeout(300)
-        out.screenshot(path=str(layout.shots / f"{snippet.split('(')[0].replace('.', '_')}.png"))
+        out.screenshot(path=str(layout.shots / f"{snippet.split('(')[0].replace('.', '_').strip('_')}.png"))
         figures = out.locator(".bk-Figure")
         for i in range(figures.count()):
             box = figures.nth(i).bounding_box()
@@ -192,7 +193,7 @@ def test_the_signed_vorticity_map_is_diverging_symmetric_and_shows_clipping(layo
     figures = _figures(layout, "truth") + _figures(layout, "prediction")
     assert len(figures) == 2, [f["title"] for f in bokeh_figures(layout.page)]
     for fig in figures:
-        image = [g for g in fig["glyphs"] if g["type"] == "Image"][0]
+        image = next(g for g in fig["glyphs"] if g["type"] == "Image")
         assert image["palette"][0].lower() == "#053061" and image["palette"][-1].lower() == "#67001f", image["palette"][:3]
         assert image["low"] == pytest.approx(-image["high"]) and image["high"] > 0
         assert image["low_color"] and image["high_color"] and image["low_color"] != image["high_color"]
@@ -202,6 +203,10 @@ def test_the_signed_vorticity_map_is_diverging_symmetric_and_shows_clipping(layo
         assert colorbar["palette"][0] == image["low_color"] and colorbar["palette"][-1] == image["high_color"]
         assert colorbar["low"] < image["low"] and colorbar["high"] > image["high"]
         assert sorted(a["label"] for a in _side(fig, "Axis")) == ["x [m]", "y [m]"]
+    explorer = _figures(layout, "velocity_x")[0]  # the explorer: a velocity, no attrs of its own
+    image = next(g for g in explorer["glyphs"] if g["type"] == "Image")
+    assert image["palette"][0].lower() == "#053061" and image["low"] == pytest.approx(-image["high"])
+    assert _side(explorer, "ColorBar")[0]["title"] == "velocity_x"
 
 
 def test_the_player_shows_the_time_with_its_units(layout: Layout) -> None:
@@ -215,7 +220,7 @@ def test_the_player_shows_the_time_with_its_units(layout: Layout) -> None:
 def test_the_spectra_mask_round_off_shells_with_legends_outside_and_one_k_unit(layout: Layout) -> None:
     page = layout.page
     ratio = _figures(layout, "spectral ratio")[0]
-    line = [g for g in ratio["glyphs"] if g["type"] == "Line"][0]
+    line = next(g for g in ratio["glyphs"] if g["type"] == "Line")
     masked = [x for x, y in zip(line["x"], line["y"]) if y is None]
     shown = [y for y in line["y"] if y is not None]
     assert masked and min(masked) > 20, masked  # above the 2/3 dealiasing cutoff of a 64-point grid (k = 21)
