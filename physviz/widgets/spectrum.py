@@ -42,12 +42,13 @@ def roundoff_mask(e_truth: np.ndarray, rtol: float = ROUNDOFF) -> np.ndarray:
 
 
 def k_unit(da: xr.DataArray, spatial: list[str]) -> str:
-    """The unit of physical wavenumbers over `spatial`: rad per unit of the coordinates (rad/cell without them)."""
+    """The unit of physical wavenumbers over `spatial`: rad per unit of the coordinates ('rad/m' from their `units`
+    attr, 'rad/unit' without one), 'rad/cell' without coordinates."""
     if not all(d in da.coords for d in spatial):
         return "rad/cell"
     units = {str(da[d].attrs.get("units", "") or "").strip() for d in spatial}
     unit = units.pop() if len(units) == 1 else ""
-    return f"rad/{unit}" if unit else "rad per unit length"
+    return f"rad/{unit}" if unit else "rad/unit"
 
 
 def _bin(power: np.ndarray, b: Binning) -> np.ndarray:

@@ -183,6 +183,8 @@ def test_one_k_unit_in_the_plots_and_the_table(flow, noisy):
     assert all(name.endswith("rad/m") for name in sp._bin_names)
     bare = flow.drop_vars(["x", "y"])
     assert SpectrumComparer(bare, noisy.drop_vars(["x", "y"])).curves.figure.xaxis[0].axis_label == "k [rad/cell]"
+    plain = flow.assign_coords(x=flow.x.values, y=flow.y.values)  # coordinates without units
+    assert SpectrumComparer(plain, noisy).curves.figure.xaxis[0].axis_label == "k [rad/unit]"
 
 
 # -- width -----------------------------------------------------------------------------------------------------
