@@ -21,7 +21,7 @@ from physviz.jobs.states import is_terminal
 from physviz.train.metrics import KINDS, MetricsSeries
 from physviz.widgets.base import View
 from physviz.widgets.controls import button
-from physviz.widgets.plots import CurvePanel
+from physviz.widgets.plots import CurvePanel, flow
 
 LOG_LINES = 200
 BACKOFF = 4  # a poll that finds nothing new doubles the period, up to this many times `period_ms`
@@ -223,17 +223,17 @@ class JobMonitor(View):
                                 height=220, colors=["#2ca02c"])
         for panel in (self.loss, self.valid):
             _add_markers(panel)
-        self.log = pn.widgets.TextAreaInput(label="log tail", value="", disabled=True, width=860, height=200,
-                                            stylesheets=[LOG_CSS])
+        self.log = pn.widgets.TextAreaInput(label="log tail", value="", disabled=True, height=200, min_width=300,
+                                            max_width=1000, sizing_mode="stretch_width", stylesheets=[LOG_CSS])
         self.refresh_button.on_click(lambda e: self.refresh_jobs())
         self.cancel_button.on_click(lambda e: self.cancel())
         self.jobs.param.watch(self._on_select, "value")
         self.rank.param.watch(lambda e: self._reset_log(), "value")
         self._layout = pn.Column(
             self.alert, pn.pane.Markdown("### Jobs"),
-            pn.Row(self.jobs, self.refresh_button, self.cancel_button, self.rank),
-            self.status, pn.Row(pn.pane.Bokeh(self.loss.figure), pn.pane.Bokeh(self.valid.figure)), self.log,
-            name="JobMonitor",
+            flow(self.jobs, self.refresh_button, self.cancel_button, self.rank),
+            self.status, flow(pn.pane.Bokeh(self.loss.figure), pn.pane.Bokeh(self.valid.figure)), self.log,
+            name="JobMonitor", sizing_mode="stretch_width",
         )
         try:
             self.refresh_jobs()

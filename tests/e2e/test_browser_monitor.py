@@ -122,6 +122,12 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
                 curves = json.loads(page.evaluate(CURVES_JS))
                 text = log.input_value()
                 colors = json.loads(log.evaluate(COLORS_JS))
+                page.set_viewport_size({"width": 1000, "height": 1100})  # narrower than the two plots side by side
+                page.wait_for_timeout(1500)
+                mon.scroll_into_view_if_needed()
+                mon.screenshot(path=str(shots / "job_monitor_narrow.png"))
+                area = mon.bounding_box()
+                boxes = [b for b in (f.bounding_box() for f in mon.locator(".bk-Figure").all()) if b]
                 jobs_page = ctx.new_page()
                 jobs_page.goto(f"{lab.url}physviz/jobs")
                 jobs_page.locator("tr.job").first.click()
@@ -140,6 +146,8 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
     vrmse = curves["validation VRMSE"]
     assert {c["glyph"] for c in vrmse} == {"Line", "Scatter"}, vrmse  # one point shows as a marker
     assert all(c["x"] == [2] and c["y"] == pytest.approx([0.3]) for c in vrmse), vrmse
+    assert len(boxes) == 2 and all(b["x"] + b["width"] <= area["x"] + area["width"] + 1 for b in boxes), (area, boxes)
+    assert boxes[1]["y"] >= boxes[0]["y"] + boxes[0]["height"] - 1, boxes  # the plots wrap onto two lines
     lines = text.splitlines()
     assert lines[-2:] == ["training 100%|#####|", "all done"], lines
     assert sum("training" in line for line in lines) == 1 and "\x1b" not in text and "[0m" not in text, lines
