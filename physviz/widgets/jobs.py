@@ -208,7 +208,6 @@ class JobMonitor(View):
         self.period_ms = period_ms
         self.job: Any = None
         self._callback: Any = None
-        self._ticks, self._wait = 0, 1
         self.series = MetricsSeries()
         self._tail = LogTail(LOG_LINES)
         self._drawn: dict[str, tuple[list[float], list[float]]] = {}
@@ -243,6 +242,7 @@ class JobMonitor(View):
             self._fail(exc)
 
     def _reset_offsets(self) -> None:
+        self._ticks, self._wait = 0, 1
         self._metrics_offset = 0
         self._log_offset = 0
         self._tail.clear()
