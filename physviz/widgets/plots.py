@@ -25,7 +25,7 @@ CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 FRAME_WIDTH = 300  # default frame width of an image panel, in pixels
 
 
-def resolve_cmap(cmap: str, scale: "ColorScale | tuple[float, float]") -> str:
+def resolve_cmap(cmap: str, scale: ColorScale | tuple[float, float]) -> str:
     """The colormap a panel draws with: `cmap` itself, or for AUTO_CMAP the one that suits the scale."""
     if cmap != AUTO_CMAP:
         return cmap
@@ -87,7 +87,7 @@ class ImagePanel:
         self,
         image: np.ndarray,
         bounds: tuple[float, float, float, float],
-        clim: "tuple[float, float] | ColorScale",
+        clim: tuple[float, float] | ColorScale,
         title: str = "",
         labels: Sequence[str] = ("x", "y"),
         value_label: str = "value",
@@ -139,8 +139,11 @@ class ImagePanel:
         """Whether the colorbar shows a clipping cap at its (low, high) end."""
         return self._clipped
 
-    def set_clim(self, clim: "tuple[float, float] | ColorScale") -> None:
-        """Fix new color limits (a new field or trajectory); a ColorScale also sets colormap, clipping caps and label."""
+    def set_clim(self, clim: tuple[float, float] | ColorScale) -> None:
+        """Fix new color limits (a new field or trajectory); a ColorScale also sets colormap, clipping caps and label.
+
+        The mappers and the colorbar's ticker are updated in place (no new model is sent while frames stream in).
+        """
         from bokeh.models import FixedTicker, LinearColorMapper
 
         lo, hi = (float(c) for c in clim)
@@ -152,13 +155,20 @@ class ImagePanel:
         else:
             low = high = True
         colors = palette(self.cmap, len(self.color_mapper.palette))
-        self.color_mapper.update(palette=colors, low=lo, high=hi, low_color=UNDER_COLOR, high_color=OVER_COLOR)
+        if list(self.color_mapper.palette) != colors:
+            self.color_mapper.palette = colors
+        self.color_mapper.update(low=lo, high=hi, low_color=UNDER_COLOR, high_color=OVER_COLOR)
         self._clipped = (bool(low), bool(high))
-        cap = max(1, int(round(len(colors) * CAP_FRACTION)))
+        cap = max(1, round(len(colors) * CAP_FRACTION))
         step = (hi - lo) / len(colors)
         bar = [UNDER_COLOR] * cap * low + colors + [OVER_COLOR] * cap * high
-        bar_mapper = LinearColorMapper(palette=bar, low=lo - cap * step * low, high=hi + cap * step * high)
-        self.colorbar.update(color_mapper=bar_mapper, ticker=FixedTicker(ticks=nice_ticks(lo, hi)))
+        if not isinstance(self.colorbar.ticker, FixedTicker) or self.colorbar.color_mapper is self.color_mapper:
+            self.colorbar.update(color_mapper=LinearColorMapper(palette=bar), ticker=FixedTicker())
+        bar_mapper = self.colorbar.color_mapper
+        if list(bar_mapper.palette) != bar:
+            bar_mapper.palette = bar
+        bar_mapper.update(low=lo - cap * step * low, high=hi + cap * step * high)
+        self.colorbar.ticker.ticks = nice_ticks(lo, hi)
 
     def export(self, title: str, frame: np.ndarray, extent: tuple[float, float, float, float] | None = None) -> Panel:
         """This panel drawn for a file: its colormap, limits, clipping colors, colorbar and axis titles, on `frame`."""

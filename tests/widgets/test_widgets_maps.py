@@ -204,3 +204,14 @@ def test_the_time_label_follows_a_player_whose_range_and_value_change_together(f
     label = TimeLabel(player, lambda: fr.time_labels(flow))
     set_frames(player, 4, 3)  # one update of end and value, as frames arrive from a rollout
     assert label.text == label.pane.object == "t = 0.75 s"
+
+
+def test_new_limits_update_the_colorbar_models_in_place(flow, noisy):
+    """Limits change while frames stream in: the same mapper and ticker models change, none is replaced."""
+    sc = RolloutScrubber(flow, noisy)
+    panel = sc.image["error"]
+    bar, ticker = panel.colorbar.color_mapper, panel.colorbar.ticker
+    panel.set_clim((-2.0, 2.0))
+    assert panel.colorbar.color_mapper is bar and panel.colorbar.ticker is ticker
+    assert bar.low < -2.0 and bar.high > 2.0 and panel.clim == (-2.0, 2.0)
+    assert ticker.ticks == [-2.0, -1.0, 0.0, 1.0, 2.0]
