@@ -231,7 +231,7 @@ class SpectrumComparer(View):
         emap = self._map_image()
         self._map_lim = self._limit(emap)
         self.map = ImagePanel(emap, (times[0] - dt / 2, k[0] - dk / 2, times[-1] + dt / 2, k[-1] + dk / 2),
-                              (-self._map_lim, self._map_lim), "log10 E_pred/E_truth", (self._time_label(), self.k_label),
+                              self._map_scale(emap), "log10 E_pred/E_truth", (self._time_label(), self.k_label),
                               "log10 ratio", ERROR_CMAP, w)
         self.map.figure.frame_height = h
         self.map.color_mapper.nan_color = MASK_COLOR
@@ -258,6 +258,13 @@ class SpectrumComparer(View):
             self.table,
         ]
         self._layout = pn.Column(*rows, name="SpectrumComparer")
+
+    def _map_scale(self, emap: np.ndarray) -> fr.ColorScale:
+        """The map's color scale: symmetric limits, clipped where the map's values go beyond them."""
+        lim = self._map_lim
+        finite = emap[np.isfinite(emap)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-lim, lim)
+        return fr.ColorScale(-lim, lim, True, lo, hi)
 
     @staticmethod
     def _limit(emap: np.ndarray) -> float:
@@ -325,7 +332,7 @@ class SpectrumComparer(View):
                              (self._time_label(), self.k_label))
             self.map.figure.frame_height = self._height
             self._map_lim = self._limit(emap)
-            self.map.set_clim((-self._map_lim, self._map_lim))
+            self.map.set_clim(self._map_scale(emap))
             self._refresh_time_series()
             self._show()
         except Exception as exc:
@@ -340,8 +347,6 @@ class SpectrumComparer(View):
             self._refresh_time_series()
             emap = self.error_map()
             if np.isfinite(emap).any():
-                lim = max(self._map_lim, self._limit(emap))
-                if lim != self._map_lim:
-                    self._map_lim = lim
-                    self.map.set_clim((-lim, lim))
+                self._map_lim = max(self._map_lim, self._limit(emap))
+                self.map.set_clim(self._map_scale(emap))
             self._show()

@@ -215,3 +215,12 @@ def test_new_limits_update_the_colorbar_models_in_place(flow, noisy):
     assert panel.colorbar.color_mapper is bar and panel.colorbar.ticker is ticker
     assert bar.low < -2.0 and bar.high > 2.0 and panel.clim == (-2.0, 2.0)
     assert ticker.ticks == [-2.0, -1.0, 0.0, 1.0, 2.0]
+
+
+def test_the_log_ratio_maps_colorbar_caps_only_the_clipped_side(flow, noisy):
+    sp = SpectrumComparer(flow, noisy)
+    emap = np.asarray(sp.map.source.data["image"][0])
+    lo, hi = sp.map.clim
+    assert lo == -hi
+    assert sp.map.clipped == (bool(np.nanmin(emap) < lo), bool(np.nanmax(emap) > hi))
+    assert list(sp.map.color_mapper.palette) == RDBU_R
