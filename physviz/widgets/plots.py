@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+import panel as pn
 
 from physviz.widgets.base import bokeh_renderer
 from physviz.widgets.frames import ColorScale
@@ -34,9 +36,14 @@ def resolve_cmap(cmap: str, scale: ColorScale | tuple[float, float]) -> str:
 
 def palette(cmap: str, n: int = 256) -> list[str]:
     """n hex colors of a named colormap."""
+    return list(_palette(cmap, n))
+
+
+@lru_cache(maxsize=32)
+def _palette(cmap: str, n: int) -> tuple[str, ...]:
     from holoviews.plotting.util import process_cmap
 
-    return list(process_cmap(cmap, ncolors=n))
+    return tuple(process_cmap(cmap, ncolors=n))
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
@@ -51,10 +58,8 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return [float(0.0 if abs(t) < step * 1e-9 else t) for t in ticks]
 
 
-def flow(*objects: object, gap: str = "4px 8px") -> "pn.FlexBox":  # noqa: F821
+def flow(*objects: object, gap: str = "4px 8px") -> pn.FlexBox:
     """Panels side by side that wrap onto the next line when the notebook is narrower than they are."""
-    import panel as pn
-
     return pn.FlexBox(*objects, flex_wrap="wrap", align_items="flex-start", gap=gap, sizing_mode="stretch_width")
 
 
