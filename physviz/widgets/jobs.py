@@ -3,8 +3,8 @@ and validation curves, log tail, cancel, earlier jobs to reattach to).
 
 Training never runs in the kernel: `physviz.jobs` starts it as processes (local, SSH or Slurm) and the
 monitor only polls the job's status, metrics and logs from a periodic callback, reading from byte offsets so
-each poll costs what is new, and sends the browser only what changed (new points streamed onto a curve; a
-poll with nothing new sends nothing, and the next one comes later).
+each poll costs what is new, and sends the browser only what changed (a curve that changed; a poll with
+nothing new sends nothing, and the next one comes later).
 """
 from __future__ import annotations
 
@@ -379,22 +379,19 @@ class JobMonitor(View):
         return out
 
     def _draw(self) -> None:
-        """Send each curve's change at once: new points streamed after the drawn ones, or the whole curve when
-        the drawn points changed (a resumed run's repeated steps); nothing for an unchanged curve."""
+        """Send each changed curve at once, whole (a resumed run's repeated steps rewrite its end); nothing for
+        an unchanged curve.
+
+        Whole curves, not streamed points: in a notebook the browser sends the changes it applied back to the
+        kernel, and a streamed point sent back is appended a second time there.
+        """
         for name, (x, y) in self._curves().items():
-            panel = self.valid if name == VRMSE_CURVE else self.loss
-            old_x, old_y = self._drawn.get(name, ([], []))
-            if (x, y) == (old_x, old_y):
+            if (x, y) == self._drawn.get(name):
                 continue
-            n = len(old_x)
-            if n and x[:n] == old_x and y[:n] == old_y:
-                panel.sources[name].stream({"x": x[n:], "y": y[n:]})
-            else:
-                panel.set(name, np.array(x), np.array(y))
+            panel = self.valid if name == VRMSE_CURVE else self.loss
+            panel.set(name, np.array(x), np.array(y))
             self._drawn[name] = (x, y)
-        # In a notebook the document holds changes made to Bokeh models directly until something pushes them;
-        # a replaced curve held past a later stream would be sent with the streamed points already in it, and
-        # the stream would add them again.
+        # In a notebook the document holds changes made to Bokeh models directly until something pushes them.
         push_notebook(self._layout)
 
     def _show_status(self) -> None:

@@ -2,9 +2,9 @@
 
 A small job writes what real runs write: a loss whose steps come again (as after a resume), one validation
 point, and a progress bar that refreshes with carriage returns and colours with ANSI codes. The page's Bokeh
-documents must hold each curve once a step with markers drawn, and the log tail one line per progress bar,
-without escape codes, in readable contrast, and the server's jobs page the same log lines. Screenshots go
-to tests/artifacts/browser_monitor/.
+documents, and the kernel, must hold each curve once a step with markers drawn; the log tail must show one line
+per progress bar, without escape codes, in readable contrast, and the server's jobs page the same lines; the
+plots must wrap in a narrow window. Screenshots go to tests/artifacts/browser_monitor/.
 """
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ CELLS = [
      f"JOB = {JOB!r}\n"
      "job = physviz.jobs.submit(physviz.jobs.JobSpec(name='monitor-check', command=[sys.executable, '-c', JOB]))\n"
      "monitor = pw.JobMonitor(job, period_ms=300)\nmonitor.start()\nmonitor"),
+    # what the kernel holds, written from the event loop (a cell waiting on the job would stop the polls)
+    ("import json\nimport panel as pn\n\ndef dump():\n"
+     "    x = monitor.loss.data('train loss')[0].tolist()\n"
+     "    steps = [r['step'] for r in monitor.rows if r['kind'] == 'train']\n"
+     "    open('kernel_curve.json', 'w').write(json.dumps({'x': x, 'steps': steps, 'state': monitor.state}))\n\n"
+     "dumper = pn.state.add_periodic_callback(dump, period=300)"),
     "print('monitor cells ' + 'OK')",
 ]
 
@@ -122,6 +128,11 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
                 curves = json.loads(page.evaluate(CURVES_JS))
                 text = log.input_value()
                 colors = json.loads(log.evaluate(COLORS_JS))
+                dumped = root / "kernel_curve.json"
+                wait_for(lambda: dumped.exists() and json.loads(dumped.read_text())["state"] == "completed", 15,
+                         "the kernel's record of the curve")
+                page.wait_for_timeout(1000)  # changes the browser sends back reach the kernel
+                kernel = json.loads(dumped.read_text())
                 page.set_viewport_size({"width": 1000, "height": 1100})  # narrower than the two plots side by side
                 page.wait_for_timeout(1500)
                 mon.scroll_into_view_if_needed()
@@ -143,6 +154,7 @@ def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> N
     for renderer in train:
         assert renderer["x"] == [1, 2, 3, 4, 5, 6, 7, 8], train  # once a step, never doubling back
         assert renderer["y"][3:] == pytest.approx([0.9 / s for s in range(4, 9)])  # the resumed run's values
+    assert kernel["x"] == kernel["steps"] == [1, 2, 3, 4, 5, 6, 7, 8], kernel  # the kernel holds what the page does
     vrmse = curves["validation VRMSE"]
     assert {c["glyph"] for c in vrmse} == {"Line", "Scatter"}, vrmse  # one point shows as a marker
     assert all(c["x"] == [2] and c["y"] == pytest.approx([0.3]) for c in vrmse), vrmse

@@ -262,18 +262,22 @@ def test_the_monitor_keeps_one_point_a_step_when_steps_come_again(watched):
     assert x.tolist() == list(range(1, 10)) and y[4:].tolist() == [0.5 / s for s in range(5, 10)]
 
 
-def test_a_poll_sends_only_new_points_and_nothing_when_nothing_came(watched):
-    from bokeh.document.events import ColumnDataChangedEvent, ColumnsStreamedEvent
+def test_a_poll_sends_only_the_curves_that_changed_and_nothing_when_nothing_came(watched):
+    """A changed curve goes whole (a streamed point the browser sends back would be appended twice in the
+    kernel); an unchanged one, or a poll with nothing new, sends nothing."""
+    from bokeh.document.events import ColumnsStreamedEvent
 
     mon, job, events = watched
-    job.add(*_train(1, 2, 3))
+    job.add(*_train(1, 2, 3), {"kind": "valid", "step": 3, "loss": 0.5, "vrmse": {"u": 0.2}})
     mon.poll()
     events.clear()
     job.add(*_train(4, 5))
     mon.poll()
-    streamed = [e for e in events if isinstance(e, ColumnsStreamedEvent)]
-    assert [list(e.data["x"]) for e in streamed] == [[4.0, 5.0]]  # one source: the line and its markers
-    assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)]
+    sources = {name: mon.loss.sources[name] for name in ("train loss", "valid loss")}
+    touched = [e.model for e in events if getattr(e, "model", None) in sources.values()]
+    assert touched == [sources["train loss"]], events  # the valid curves did not change
+    assert not [e for e in events if isinstance(e, ColumnsStreamedEvent)]
+    assert list(sources["train loss"].data["x"]) == [1, 2, 3, 4, 5]
     events.clear()
     for _ in range(3):
         mon.poll()
