@@ -60,9 +60,10 @@ def ensure_panel(theme: str | None = None) -> None:
             pn.config.theme = theme
     if hv.Store.current_backend != "bokeh" and "bokeh" not in hv.Store.renderers:
         hv.renderer("bokeh")
-    from physviz.widgets.offline_css import install
+    from physviz.widgets import comm_order, offline_css
 
-    install()  # Panel re-sends CDN stylesheet links in later updates; this keeps them inline
+    offline_css.install()  # Panel re-sends CDN stylesheet links in later updates; this keeps them inline
+    comm_order.install()  # patches made before the page opened a view's comm go out after it, in order
 
 
 def bokeh_renderer() -> Any:

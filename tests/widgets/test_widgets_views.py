@@ -365,3 +365,72 @@ def test_the_private_panel_methods_offline_css_wraps_keep_their_signatures() -> 
     assert got == {"_get_properties": ["self", "doc"],
                    "_update_model": ["self", "events", "msg", "root", "model", "doc", "comm"]}, (
         f"Panel changed the methods physviz/widgets/offline_css.py wraps: {got}")
+
+
+class _OpenComm:
+    """Stands for the ipykernel comm a page has opened (what JupyterComm.init makes)."""
+
+    def send(self, *args, **kw) -> None:
+        pass
+
+
+def test_notebook_patches_wait_in_the_document_until_the_page_opens_the_comm_then_go_out_once_in_order(monkeypatch):
+    """A view changed before its page opened the comm (Run All) sends nothing then, and one patch after: changes
+    to models that left the document are dropped, and each data source's changes become its data in full."""
+    import panel.io.notebook as nb
+    from bokeh.document import Document
+    from panel.io.model import add_to_doc
+    from pyviz_comms import JupyterComm
+
+    from physviz.widgets import comm_order
+    from physviz.widgets.base import ensure_panel
+    from physviz.widgets.plots import CurvePanel
+
+    ensure_panel()
+    sent: list = []
+    monkeypatch.setattr(nb, "send", lambda comm, msg: sent.append(json.loads(msg.content_json)))
+    doc, comm = Document(), JupyterComm()
+    stage = pn.Column(pn.pane.Markdown("first"))
+    add_to_doc(stage.get_root(doc, comm), doc, True)
+    old = CurvePanel(["a"], "x", "y")
+    stage[:] = [pn.pane.Bokeh(old.figure)]
+    old.set("a", np.arange(3.0), np.arange(3.0))  # a model that leaves the document before the page opens
+    new = CurvePanel(["a"], "x", "y")
+    stage[:] = [pn.pane.Bokeh(new.figure)]
+    new.set("a", np.array([1.0]), np.array([1.0]))
+    new.append("a", 2.0, 2.0)
+    new.append("a", 3.0, 3.0)
+    new.set("a", np.array([1.0, 2.0]), np.array([1.0, 2.0]))  # held: combined with the first set, ahead of the streams
+    new.append("a", 3.0, 3.0)
+    stage.append(pn.pane.Markdown("last"))
+    assert comm_order.waiting(doc) and sent == []
+
+    comm._comm = _OpenComm()
+    comm_order.flush(comm)
+    assert len(sent) == 1
+    events = sent[0]["events"]
+    source = new.sources["a"]
+    data = [e for e in events if e.get("model", {}).get("id") == source.id]
+    assert [e["kind"] for e in data] == ["ColumnDataChanged"]
+    assert [e for e in events if e.get("model", {}).get("id") == old.sources["a"].id] == []
+    assert not comm_order.waiting(doc)
+    stage.append(pn.pane.Markdown("after"))  # an open comm: sent at once
+    assert len(sent) == 2
+
+
+def test_the_panel_and_pyviz_comms_internals_comm_order_uses_are_still_there() -> None:
+    import inspect
+
+    import panel.io.notebook as nb
+    from bokeh.document import Document
+    from panel.io.state import state
+    from pyviz_comms import Comm, JupyterComm
+
+    code = ("import inspect, json, panel.io.notebook as nb; print(json.dumps([list(inspect.signature(nb.diff).parameters),"
+            " 'diff(doc, binary=binary)' in inspect.getsource(nb.push), 'not comm._comm' in inspect.getsource(nb.push)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [["doc", "binary", "events"], True, True]
+    assert "self._comm = None" in inspect.getsource(Comm.__init__) and "self._comm = IPyComm(" in inspect.getsource(
+        JupyterComm.init.__closure__[0].cell_contents if JupyterComm.init.__closure__ else JupyterComm.init)
+    assert isinstance(state._views, dict) and hasattr(nb, "push") and hasattr(nb, "send")
+    assert isinstance(Document().callbacks._held_events, list)
