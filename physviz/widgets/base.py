@@ -43,7 +43,7 @@ def inline_stylesheets(doc: Any) -> int:
 
 
 def ensure_panel(theme: str | None = None) -> None:
-    """Load Panel with inline resources (never a CDN) and HoloViews' Bokeh backend, once."""
+    """Load Panel with inline resources (never a CDN) and HoloViews' Bokeh backend once, its JavaScript once per page."""
     import holoviews as hv
     import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend and its options
 
@@ -51,13 +51,17 @@ def ensure_panel(theme: str | None = None) -> None:
     from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 
     silence(FIXED_SIZING_MODE, True)  # figures are sized by their frame width/height
+    from physviz.widgets import page_js
+
     os.environ.setdefault("PANEL_INLINE", "true")
     if not pn.extension._loaded:
         pn.extension(inline=True, **({"theme": theme} if theme else {}))
+        page_js.mark_loaded()
     else:
         pn.config.inline = True
         if theme:
             pn.config.theme = theme
+        page_js.ensure_loaded()  # a page that connected to this kernel later gets Panel's JavaScript too
     if hv.Store.current_backend != "bokeh" and "bokeh" not in hv.Store.renderers:
         hv.renderer("bokeh")
     from physviz.widgets import comm_order, offline_css
@@ -100,8 +104,10 @@ class View(pn.viewable.Viewer):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """Panel's notebook output, plus the script that sends moves held after a lost acknowledgement."""
+        from physviz.widgets import page_js
         from physviz.widgets.comm_flush import with_comm_flush
 
+        page_js.ensure_loaded()  # shown on a page that has not had Panel's JavaScript from this kernel
         return with_comm_flush(super()._repr_mimebundle_(include, exclude))
 
     def __panel__(self) -> pn.viewable.Viewable:

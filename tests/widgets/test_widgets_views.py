@@ -434,3 +434,39 @@ def test_the_panel_and_pyviz_comms_internals_comm_order_uses_are_still_there() -
         JupyterComm.init.__closure__[0].cell_contents if JupyterComm.init.__closure__ else JupyterComm.init)
     assert isinstance(state._views, dict) and hasattr(nb, "push") and hasattr(nb, "send")
     assert isinstance(Document().callbacks._held_events, list)
+
+
+def test_panels_javascript_is_published_once_per_page_not_once_per_kernel(monkeypatch):
+    """A page (a client session) that has not had Panel's JavaScript from this kernel gets pn.extension's outputs,
+    guarded so a page that has Bokeh and Panel runs nothing twice; a comm message shows its page has them."""
+    import IPython.display
+
+    from physviz.widgets import page_js
+
+    published: list = []
+    monkeypatch.setattr(IPython.display, "publish_display_data", lambda data, *a, **kw: published.append(data))
+    monkeypatch.setattr(page_js, "_LOADED", set())
+    who = {"now": ("page-1", "execute_request")}
+    monkeypatch.setattr(page_js, "client", lambda: who["now"])
+    assert page_js.ensure_loaded() and len(published) == 3
+    assert not page_js.ensure_loaded() and len(published) == 3  # the same page: nothing again
+    who["now"] = ("page-2", "comm_msg")  # a click on page 2's Panel output: it has the JavaScript
+    assert not page_js.ensure_loaded() and len(published) == 3
+    who["now"] = ("page-3", "execute_request")
+    assert page_js.ensure_loaded() and len(published) == 6
+    css, load, comms = published[3:]
+    assert "<style>" in css["text/html"]
+    for data, guard in ((load, "b.Panel"), (comms, "window.PyViz.comm_manager")):
+        js = data[page_js.LOAD_MIME]
+        assert js == data[page_js.JS_MIME] and js.startswith("(function () { if (") and guard in js.split("(0, eval)")[0]
+        assert "</script" not in js.lower()  # safe inside an HTML script element
+    assert len(load[page_js.LOAD_MIME]) > 1_000_000  # BokehJS and Panel inline: no CDN
+
+
+def test_the_outputs_pn_extension_publishes_are_still_css_autoload_and_comm_manager() -> None:
+    code = ("import json, IPython.display as d; out = []; d.publish_display_data = lambda data, *a, **k: out.append(sorted(data));"
+            "from panel.io.notebook import load_notebook; load_notebook(inline=True, reloading=False); print(json.dumps(out))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    load = "application/vnd.holoviews_load.v0+json"
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        ["text/html"], ["application/javascript", load], ["application/javascript", load]]
