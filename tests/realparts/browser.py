@@ -170,7 +170,10 @@ def open_and_run_all(page, lab: Lab, notebook: str, done_text: str, timeout_s: f
     deadline = time.monotonic() + timeout_s
     done = page.locator(".jp-OutputArea-output", has_text=done_text)
     while not done.count():
-        tracebacks = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+        # JupyterLab renders a cell's error as stderr text
+        tracebacks = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error'], "
+                                  ".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']",
+                                  has_text="Traceback (most recent call last)")
         assert not tracebacks.count(), tracebacks.first.inner_text()[-3000:]
         if time.monotonic() > deadline:
             page.screenshot(path=str(ARTIFACTS / f"timeout-{notebook}.png"))
@@ -276,3 +279,79 @@ def cancel_leftover_jobs(store: Path) -> None:
                 job.cancel()
 
 
+# -- Bokeh documents in the page ------------------------------------------------------------------------
+BOKEH_IMAGES = """() => {
+  const out = [];
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  docs.forEach((doc, d) => {
+    const models = Array.from(doc.all_models || []);
+    const titleOf = new Map();
+    for (const m of models) {
+      if (!Array.isArray(m.renderers) || !(m.type === 'Figure' || m.type.endsWith('Plot'))) continue;
+      const t = m.title;
+      const text = t == null ? '' : (typeof t === 'string' ? t : (t.text || ''));
+      for (const r of m.renderers) titleOf.set(r, text);
+    }
+    for (const m of models) {
+      if (m.type !== 'GlyphRenderer' || !m.glyph || m.glyph.type !== 'Image') continue;
+      const src = m.data_source;
+      const col = src && src.get_column ? src.get_column('image') : null;
+      const st = {doc: d, id: m.id, title: titleOf.get(m) || '', images: col ? col.length : 0, n: 0, finite: 0,
+                  min: null, max: null, sum: 0, shape: null};
+      const add = (v) => { st.n += 1; if (Number.isFinite(v)) { st.finite += 1; st.sum += v;
+        st.min = st.min === null ? v : Math.min(st.min, v); st.max = st.max === null ? v : Math.max(st.max, v); } };
+      const walk = (a) => { if (a == null) return;
+        if (typeof a === 'number') { add(a); return; }
+        if (ArrayBuffer.isView(a)) { for (let i = 0; i < a.length; i++) add(a[i]); return; }
+        if (Array.isArray(a) || typeof a.length === 'number') for (let i = 0; i < a.length; i++) walk(a[i]); };
+      if (col && col.length) { const img = col[col.length - 1]; st.shape = img && img.shape ? Array.from(img.shape) : null;
+        for (let i = 0; i < col.length; i++) walk(col[i]); }
+      out.push(st);
+    }
+  });
+  return out;
+}"""
+
+
+def bokeh_images(page) -> list[dict]:
+    """Every Image glyph in the page's Bokeh documents: its figure's title and its pixels' stats.
+
+    Each entry: doc (index in window.Bokeh.documents), id, title, images (arrays in the source),
+    n (pixels), finite (finite pixels), min, max, sum (of the finite pixels), shape.
+    """
+    return page.evaluate(BOKEH_IMAGES)
+
+
+def image_problem(stat: dict) -> str:
+    """Why an Image glyph's data shows nothing ('' when it shows a picture): empty, all NaN, or one flat value."""
+    if not stat["images"] or not stat["n"]:
+        return "no image data"
+    if not stat["finite"]:
+        return f"all {stat['n']} pixels NaN"
+    if stat["max"] <= stat["min"]:
+        return f"flat image (every finite pixel {stat['min']})"
+    return ""
+
+
+def image_stats(page, title_prefix: str) -> list[tuple]:
+    """(n, finite, min, max, sum) of each Image glyph whose figure title starts with `title_prefix`."""
+    return [(s["n"], s["finite"], s["min"], s["max"], s["sum"]) for s in bokeh_images(page)
+            if s["title"].startswith(title_prefix)]
+
+
+def clear_workspaces(lab: Lab) -> None:
+    """Forget JupyterLab's saved workspaces so that the next page opens only the notebook asked for."""
+    folder = Path(lab.env["JUPYTERLAB_WORKSPACES_DIR"])
+    if folder.exists():
+        for f in folder.iterdir():
+            f.unlink()
+
+
+def shutdown_sessions(lab: Lab, path: str) -> None:
+    """Delete the Jupyter sessions of a notebook (their kernels stop)."""
+    _, sessions = lab.api("api", "sessions")
+    for s in sessions if isinstance(sessions, list) else []:
+        if s["path"] == path:
+            req = urllib.request.Request(f"{lab.url}api/sessions/{s['id']}?token={lab.token}", method="DELETE")
+            with contextlib.suppress(urllib.error.URLError):
+                urllib.request.urlopen(req, timeout=30).close()
