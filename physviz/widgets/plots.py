@@ -279,17 +279,17 @@ class CurvePanel:
 
         A point at or before the curve's last x (a resumed run repeats its steps from the
         checkpoint) first drops the points from that x on, so the line never doubles back.
+        The whole curve is sent, never a streamed point: in a notebook the browser sends the changes it
+        applied back to the kernel, and a streamed point sent back would be appended there a second time.
         """
         if name in self._placeholder:
             self.set(name, np.array([x]), np.array([y]))
             return
-        xs = np.asarray(self.sources[name].data["x"], np.float64)
+        xs, ys = self.data(name)
         if len(xs) and float(x) <= xs[-1]:
             keep = xs < float(x)
-            ys = np.asarray(self.sources[name].data["y"], np.float64)[keep]
-            self.set(name, np.append(xs[keep], float(x)), np.append(ys, float(y)))
-            return
-        self.sources[name].stream({"x": [float(x)], "y": [float(y)]})
+            xs, ys = xs[keep], ys[keep]
+        self.set(name, np.append(xs, float(x)), np.append(ys, float(y)))
 
     def move_cursor(self, x: float) -> None:
         """Put the vertical cursor at x."""

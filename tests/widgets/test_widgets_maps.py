@@ -224,3 +224,20 @@ def test_the_log_ratio_maps_colorbar_caps_only_the_clipped_side(flow, noisy):
     assert lo == -hi
     assert sp.map.clipped == (bool(np.nanmin(emap) < lo), bool(np.nanmax(emap) > hi))
     assert list(sp.map.color_mapper.palette) == RDBU_R
+
+
+def test_appending_to_a_curve_sends_the_whole_curve_not_a_stream(monkeypatch):
+    """A notebook echoes streamed points back to the kernel, which would append them twice: append never streams."""
+    from physviz.widgets.base import ensure_panel
+    from physviz.widgets.plots import CurvePanel
+
+    ensure_panel()
+    curve = CurvePanel(["VRMSE"], "time", "VRMSE")
+    source = curve.sources["VRMSE"]
+    monkeypatch.setattr(type(source), "stream", lambda *a, **k: pytest.fail("append streamed a point"))
+    for t in range(4):
+        curve.append("VRMSE", 0.25 * t, float(t))
+    curve.append("VRMSE", 0.5, 9.0)  # a repeated step drops the points from there on
+    x, y = curve.data("VRMSE")
+    np.testing.assert_array_equal(x, [0.0, 0.25, 0.5])
+    np.testing.assert_array_equal(y, [0.0, 1.0, 9.0])
