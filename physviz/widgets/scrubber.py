@@ -365,12 +365,9 @@ class RolloutScrubber(View):
             lim = max(self._elim(f), abs(self.image["error"].clim[1]) if old else 0.0)
             self._elims[(f, self._traj())] = lim
             self.image["error"].set_clim((-lim, lim))
-            if old == 0:
-                self._update_curve()  # the whole curve at once: a set after streams of the same poll would repeat them
-            else:
-                v = self.vrmse()
-                for t in range(old, n):
-                    self.curve.append("VRMSE", float(self.times[t]), float(v[t]))
+            # The whole curve, never streamed points: a notebook page sends streamed points back to the kernel,
+            # which appends them again, and a held set ahead of later streams repeats them in the page.
+            self._update_curve()
             self._shown = n
             self.progress.value = n
             set_frames(self.player, n, n - 1 if follow else None)

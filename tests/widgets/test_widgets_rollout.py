@@ -88,3 +88,23 @@ def test_the_scrubber_draws_what_its_runner_wrote(truth, persistence):
     assert sc.prediction is runner.prediction and sc.truth is runner.truth
     assert sc.n_frames == runner.ready == 3 and sc.player.end == 2
     assert RolloutScrubber(truth, truth).runner is None
+
+
+def test_the_vrmse_curve_goes_whole_never_as_streamed_points(truth, persistence):
+    """A notebook page sends streamed points back to the kernel, which appends them again; the scrubber replaces
+    its small VRMSE curve instead, one point more per frame, whatever the polls see at once."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnsStreamedEvent
+
+    sc = RolloutScrubber.from_model(persistence, truth, steps=4, start=4, context=3, fields=FIELDS, run=False)
+    doc = Document()
+    doc.add_root(sc.curve.figure)
+    events: list = []
+    doc.on_change(events.append)
+    lengths = []
+    sc.on_change(lambda kind, n: lengths.append(len(sc.curve.data("VRMSE")[0])) if kind == "arrived" else None)
+    sc.run(background=False)
+    assert lengths == [1, 2, 3, 4]
+    assert not [e for e in events if isinstance(e, ColumnsStreamedEvent)]
+    x, _ = sc.curve.data("VRMSE")
+    np.testing.assert_allclose(x, truth.time.values[4:8])
