@@ -33,7 +33,7 @@ class RolloutScrubber(View):
     def __init__(
         self, truth: Any, prediction: Any = None, field: str | None = None, cmap: str = FIELD_CMAP,
         error_cmap: str = ERROR_CMAP, width: int | None = None, max_pixels: int = fr.MAX_PIXELS,
-        _model: dict[str, Any] | None = None,
+        trajectory: int | None = None, _model: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self._cmap, self._error_cmap, self._max_pixels = cmap, error_cmap, max_pixels
@@ -53,7 +53,7 @@ class RolloutScrubber(View):
             if _model is None:
                 if prediction is None:
                     raise SchemaError("RolloutScrubber needs a prediction, or use RolloutScrubber.from_model(model, truth).")
-                t, p, fields = fr.align_rollout(truth, prediction)
+                t, p, fields = fr.align_rollout(*self._one_trajectory(truth, prediction, trajectory))
                 self._setup(t, p, fields, field, n_ready=t.sizes["time"])
             else:
                 self._setup_model(truth, field)
@@ -61,6 +61,20 @@ class RolloutScrubber(View):
             self._fail(exc)
 
     # -- construction -------------------------------------------------------------------------
+    @staticmethod
+    def _one_trajectory(truth: Any, prediction: Any, trajectory: int | None) -> tuple[Any, Any]:
+        """A prediction of one trajectory faces one trajectory of the truth: `trajectory`, else the one its
+        rollout recorded (attrs["rollout"]["trajectory"]), else the first."""
+        truth, prediction = fr.as_dataset(truth, "truth"), fr.as_dataset(prediction, "prediction")
+        if "trajectory" not in truth.dims or "trajectory" in prediction.dims:
+            return truth, prediction
+        if trajectory is None:
+            trajectory = (prediction.attrs.get("rollout") or {}).get("trajectory", 0)
+        n = truth.sizes["trajectory"]
+        if not 0 <= int(trajectory) < n:
+            raise ParameterError(f"trajectory={trajectory} is out of range: the truth has {n} trajectories (0..{n - 1}).")
+        return truth.isel(trajectory=int(trajectory)), prediction
+
     @classmethod
     def from_model(
         cls, model: Any, truth: Any, steps: int | None = None, start: int | None = None, context: int | None = None,

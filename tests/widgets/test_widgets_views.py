@@ -470,3 +470,13 @@ def test_the_outputs_pn_extension_publishes_are_still_css_autoload_and_comm_mana
     load = "application/vnd.holoviews_load.v0+json"
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         ["text/html"], ["application/javascript", load], ["application/javascript", load]]
+
+
+def test_scrubber_of_a_one_trajectory_prediction_faces_the_trajectory_it_names(truth, pred):
+    one = pred.isel(trajectory=1)
+    sc = RolloutScrubber(truth, one, trajectory=1)
+    assert sc.error == "" and "trajectory" not in sc.truth.dims
+    np.testing.assert_array_equal(sc.truth.vorticity.values, truth.vorticity.isel(trajectory=1, time=slice(3, None)).values)
+    one.attrs["rollout"] = {"trajectory": 1}  # what physviz rollout records
+    assert RolloutScrubber(truth, one).truth.vorticity.equals(sc.truth.vorticity)
+    assert "out of range" in RolloutScrubber(truth, one, trajectory=5).error
