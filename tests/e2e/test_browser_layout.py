@@ -46,7 +46,13 @@ for f in list(prediction.data_vars):
 scrubber""",
     """spectrum = scrubber.spectrum()
 spectrum""",
-    """assert scrubber.error == '' and spectrum.error == ''
+    """live = pw.RolloutScrubber.from_model(physviz.load_pretrained(), truth, start=4, context=4, steps=6)
+live""",
+    """live.wait(180)
+import time
+time.sleep(2)  # the periodic callback's last draw reaches the page
+print('live VRMSE x:', ' '.join(f'{x:.3f}' for x in live.curve.data('VRMSE')[0]))""",
+    """assert scrubber.error == '' and spectrum.error == '' and live.error == ''
 print('layout OK')""",
 ]
 
@@ -190,7 +196,8 @@ def test_every_figure_fits_inside_the_notebook_with_the_file_browser_open(layout
 
 
 def test_the_signed_vorticity_map_is_diverging_symmetric_and_shows_clipping(layout: Layout) -> None:
-    figures = _figures(layout, "truth") + _figures(layout, "prediction")
+    first = _figures(layout, "truth")[0]["doc"]  # the scrubber of the given prediction (the live one comes later)
+    figures = [f for f in _figures(layout, "truth") + _figures(layout, "prediction") if f["doc"] == first]
     assert len(figures) == 2, [f["title"] for f in bokeh_figures(layout.page)]
     for fig in figures:
         image = next(g for g in fig["glyphs"] if g["type"] == "Image")
@@ -238,3 +245,21 @@ def test_the_spectra_mask_round_off_shells_with_legends_outside_and_one_k_unit(l
     k_axes |= {a["label"] for a in _side(emap, "Axis") if a["label"].startswith("k")}
     assert k_axes == {"k [rad/m]"}, k_axes
     assert "k range (rad/m)" in text and all("rad/m" in i for a in _side(binned, "Legend") for i in a["items"])
+
+
+def test_a_live_rollouts_vrmse_curve_is_the_same_in_the_page_and_the_kernel(layout: Layout) -> None:
+    """Frames streamed from a rollout add VRMSE points: the page holds each once, as the kernel does."""
+    page = layout.page
+    out = cell_output(page, "live.wait(")
+    out.scroll_into_view_if_needed()  # JupyterLab draws only the cells in view
+    wait_for(lambda: "live VRMSE x:" in out.inner_text(), 20, "the live rollout's printed VRMSE times")
+    printed = out.inner_text()
+    assert "live VRMSE x:" in printed, printed
+    kernel = [float(v) for v in printed.split("live VRMSE x:")[1].split()]
+    assert len(kernel) == 6, printed
+    curves = []
+    for fig in _figures(layout, "VRMSE over time"):
+        line = next(g for g in fig["glyphs"] if g["type"] == "Line")
+        curves.append([round(x, 3) for x in line["x"]])
+    assert all(c == sorted(set(c)) for c in curves), f"a VRMSE curve doubles back in the page: {curves}"
+    assert kernel in curves, f"kernel {kernel}, page {curves}"
