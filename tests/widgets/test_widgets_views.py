@@ -480,3 +480,28 @@ def test_scrubber_of_a_one_trajectory_prediction_faces_the_trajectory_it_names(t
     one.attrs["rollout"] = {"trajectory": 1}  # what physviz rollout records
     assert RolloutScrubber(truth, one).truth.vorticity.equals(sc.truth.vorticity)
     assert "out of range" in RolloutScrubber(truth, one, trajectory=5).error
+
+
+def test_a_stylesheet_already_in_the_page_is_never_re_pointed_at_the_cdn_under_inline():
+    """Panel re-points a document's shared, cached sheet at the CDN when it renders for a document without a
+    dist_url (a dynamic tab of `physviz serve`): the page then asks cdn.holoviz.org. Under inline it stays, and
+    a local-dist link becomes the same file inline."""
+    import inspect
+
+    import panel.reactive as reactive
+    from bokeh.models import ImportedStyleSheet, InlineStyleSheet
+    from panel.io.resources import CDN_DIST, LOCAL_DIST
+
+    from physviz.widgets.base import ensure_panel
+    from physviz.widgets.offline_css import _inline
+
+    ensure_panel()
+    sheet = ImportedStyleSheet(url=f"{LOCAL_DIST}css/loading.css?v={pn.__version__}")
+    reactive.patch_stylesheet(sheet, CDN_DIST)
+    assert sheet.url.startswith(LOCAL_DIST)
+    inline = _inline(sheet, None)
+    assert isinstance(inline, InlineStyleSheet) and ".pn-loading" in inline.css
+    code = ("import inspect, json, panel.reactive as r; print(json.dumps(list(inspect.signature(r.patch_stylesheet)"
+            ".parameters)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["stylesheet", "dist_url"], "Panel changed patch_stylesheet"
