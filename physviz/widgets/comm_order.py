@@ -43,6 +43,7 @@ def waiting(doc: Any) -> bool:
 
 
 _DATA_EVENTS = ("ColumnDataChanged", "ColumnsStreamed", "ColumnsPatched")
+MAX_HELD = 200  # held changes of a waiting document compacted beyond this many
 
 
 def compact(doc: Any) -> None:
@@ -95,6 +96,8 @@ def install() -> None:
 
     def held_diff(doc: Any, binary: bool = True, events: Any = None) -> Any:
         if events is None and waiting(doc):
+            if len(doc.callbacks._held_events) > MAX_HELD:
+                compact(doc)  # a page that never opens the comm (a headless run) does not grow the list without end
             return None  # the events stay in the document until flush()
         return diff(doc, binary, events)
 

@@ -404,6 +404,13 @@ def test_notebook_patches_wait_in_the_document_until_the_page_opens_the_comm_the
     new.append("a", 3.0, 3.0)
     stage.append(pn.pane.Markdown("last"))
     assert comm_order.waiting(doc) and sent == []
+    for i in range(2 * comm_order.MAX_HELD):  # a page that never opens the comm: the held changes stay few
+        new.figure.title.text = f"t{i}"
+        new.set("a", np.arange(i + 2.0), np.arange(i + 2.0))
+        stage[-1] = pn.pane.Markdown(f"last {i}")
+    assert len(doc.callbacks._held_events) <= comm_order.MAX_HELD + 3 and sent == []
+    new.set("a", np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    new.append("a", 3.0, 3.0)
 
     comm._comm = _OpenComm()
     comm_order.flush(comm)
