@@ -161,7 +161,8 @@ def open_and_run_all(page, lab: Lab, notebook: str, done_text: str, timeout_s: f
         page.click("li.lm-MenuBar-item:has-text('Run')")
         page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
         with contextlib.suppress(AssertionError):
-            wait_for(lambda: prompt.inner_text().strip("[]: *").isdigit(), 60, "the first cell to run")
+            # text_content: JupyterLab skips rendering cells scrolled out of view, and inner_text reads them as ''
+            wait_for(lambda: (prompt.text_content() or "").strip("[]: *").isdigit(), 60, "the first cell to run")
             break
         page.screenshot(path=str(ARTIFACTS / f"run-all-retry-{attempt}.png"))
         wait_for_steady_kernel(page, lab, notebook)
