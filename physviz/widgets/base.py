@@ -64,10 +64,11 @@ def ensure_panel(theme: str | None = None) -> None:
         page_js.ensure_loaded()  # a page that connected to this kernel later gets Panel's JavaScript too
     if hv.Store.current_backend != "bokeh" and "bokeh" not in hv.Store.renderers:
         hv.renderer("bokeh")
-    from physviz.widgets import comm_order, offline_css
+    from physviz.widgets import comm_order, comm_stdout, offline_css
 
     offline_css.install()  # Panel re-sends CDN stylesheet links in later updates; this keeps them inline
     comm_order.install()  # patches made before the page opened a view's comm go out after it, in order
+    comm_stdout.install()  # comm handlers in several threads never leave print() writing into a lost buffer
 
 
 def bokeh_renderer() -> Any:
