@@ -82,7 +82,7 @@ def running_lab(tmp: Path, root: Path, base_url: str = "/", env: dict[str, str] 
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     lab_env.update(env or {})
     log = tmp / "lab.log"
-    argv = [JUPYTER, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
+    argv = [JUPYTER, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", f"--ServerApp.base_url={base_url}", "--ServerApp.port_retries=0"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
