@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,12 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.realparts.browser import (Console, Lab, artifacts, cancel_leftover_jobs, cell_output, changed_fraction, chromium,
-                                    deep_text, open_and_run_all, running_lab, wait_for, wait_for_count)
+from tests.realparts.browser import (
+    Console,
+    Lab,
+    artifacts,
+    cell_output,
+    changed_fraction,
+    chromium,
+    deep_text,
+    lab_folder,
+    open_and_run_all,
+    running_lab,
+    wait_for,
+    wait_for_count,
+    write_notebook,
+)
 
 BASE = "/user/alice/"
 HOSTILE = """<img src=x onerror="window.__pwned=1"> & 'quotes' "too" """
@@ -67,12 +77,6 @@ def explorer_state(page, trace: Path) -> str:
     return f"comm managers: {page.evaluate(STATE_JS)}; kernel received: {got[-3:] or 'nothing'}"
 
 
-def write_notebook(path: Path) -> None:
-    nb = new_notebook(cells=[new_code_cell(src) for src in CELLS])
-    nb.metadata["kernelspec"] = {"name": "physviz", "display_name": "Python (physviz)", "language": "python"}
-    nbformat.write(nb, path)
-
-
 @dataclass
 class Hub:
     """The hub-style lab after Run All: the lab, the browser, the notebook's page, the job and the files."""
@@ -93,22 +97,15 @@ def hub() -> Iterator[Hub]:
     import physviz.jobs
 
     shots = artifacts("browser_hub")
-    with tempfile.TemporaryDirectory(prefix="physviz-hub-") as tmpdir:
-        tmp = Path(tmpdir)
-        root = tmp / "root"
-        root.mkdir()
-        write_notebook(root / "hub_widgets.ipynb")
-        store = tmp / "jobs.sqlite"
-        job = physviz.jobs.submit({"name": HOSTILE, "command": [sys.executable, "-c", SLEEPER]}, store=store)
-        try:
-            trace = tmp / "kernel_trace.txt"
-            env = {"PHYSVIZ_JOB_STORE": str(store), "OMP_NUM_THREADS": "1", "PHYSVIZ_TEST_TRACE": str(trace)}
-            with running_lab(tmp, root, base_url=BASE, env=env) as lab, chromium(tmp) as (ctx, console):
-                page = ctx.new_page()
-                open_and_run_all(page, lab, "hub_widgets.ipynb", "hub widgets OK", timeout_s=180)
-                yield Hub(lab, ctx, page, console, job, store, trace, shots)
-        finally:
-            cancel_leftover_jobs(store)
+    with lab_folder("physviz-hub-") as f:
+        write_notebook(f.root / "hub_widgets.ipynb", CELLS)
+        job = physviz.jobs.submit({"name": HOSTILE, "command": [sys.executable, "-c", SLEEPER]}, store=f.store)
+        trace = f.tmp / "kernel_trace.txt"
+        env = {"PHYSVIZ_JOB_STORE": str(f.store), "OMP_NUM_THREADS": "1", "PHYSVIZ_TEST_TRACE": str(trace)}
+        with running_lab(f.tmp, f.root, base_url=BASE, env=env) as lab, chromium(f.tmp) as (ctx, console):
+            page = ctx.new_page()
+            open_and_run_all(page, lab, "hub_widgets.ipynb", "hub widgets OK", timeout_s=180)
+            yield Hub(lab, ctx, page, console, job, f.store, trace, shots)
 
 
 def _explorer(hub: Hub) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +19,20 @@ from typing import Any
 import pytest
 
 from tests.paths import REPO
-from tests.realparts.browser import (Console, Lab, artifacts, cancel_leftover_jobs, cell_output, changed_fraction,
-                                     chromium, deep_text, open_and_run_all, running_lab, wait_for_change,
-                                     wait_for_count)
+from tests.realparts.browser import (
+    Console,
+    Lab,
+    artifacts,
+    cell_output,
+    changed_fraction,
+    chromium,
+    deep_text,
+    lab_folder,
+    open_and_run_all,
+    running_lab,
+    wait_for_change,
+    wait_for_count,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -43,21 +53,15 @@ class Quickstart:
 def quickstart() -> Iterator[Quickstart]:
     """Start JupyterLab and Chromium, open the quickstart and run all its cells (once for this module)."""
     shots = artifacts("browser_lab")
-    with tempfile.TemporaryDirectory(prefix="physviz-browser-") as tmpdir:
-        tmp = Path(tmpdir)
-        root = tmp / "root"
-        root.mkdir()
-        shutil.copy(REPO / "examples" / "quickstart.ipynb", root / "quickstart.ipynb")
-        store = tmp / "jobs.sqlite"
-        try:
-            with running_lab(tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, chromium(tmp) as (ctx, console):
-                page = ctx.new_page()
-                t0 = time.monotonic()
-                open_and_run_all(page, lab, "quickstart.ipynb", "quickstart OK")
-                yield Quickstart(lab, ctx, page, console, shots, time.monotonic() - t0)
-                page.screenshot(path=str(shots / "lab.png"))
-        finally:
-            cancel_leftover_jobs(store)
+    with lab_folder("physviz-browser-") as f:
+        shutil.copy(REPO / "examples" / "quickstart.ipynb", f.root / "quickstart.ipynb")
+        env = {"PHYSVIZ_JOB_STORE": str(f.store)}
+        with running_lab(f.tmp, f.root, env=env) as lab, chromium(f.tmp) as (ctx, console):
+            page = ctx.new_page()
+            t0 = time.monotonic()
+            open_and_run_all(page, lab, "quickstart.ipynb", "quickstart OK")
+            yield Quickstart(lab, ctx, page, console, shots, time.monotonic() - t0)
+            page.screenshot(path=str(shots / "lab.png"))
 
 
 def _scrubber(q: Quickstart) -> Any:

@@ -9,20 +9,19 @@ plots must wrap in a narrow window. Screenshots go to tests/artifacts/browser_mo
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests.realparts.browser import (
     artifacts,
-    cancel_leftover_jobs,
     cell_output,
     chromium,
     deep_text,
+    lab_folder,
     open_and_run_all,
     running_lab,
     wait_for,
+    write_notebook,
 )
 
 pytestmark = pytest.mark.slow
@@ -101,54 +100,43 @@ def contrast(a: str, b: str) -> float:
 
 
 def test_the_monitor_draws_each_step_once_with_markers_and_a_readable_log() -> None:
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
     shots = artifacts("browser_monitor")
-    with tempfile.TemporaryDirectory(prefix="physviz-monitor-") as tmpdir:
-        tmp = Path(tmpdir)
-        root = tmp / "root"
-        root.mkdir()
-        nb = new_notebook(cells=[new_code_cell(src) for src in CELLS])
-        nb.metadata["kernelspec"] = {"name": "physviz", "display_name": "Python (physviz)", "language": "python"}
-        nbformat.write(nb, root / "monitor.ipynb")
-        store = tmp / "jobs.sqlite"
-        try:
-            with running_lab(tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, \
-                    chromium(tmp, width=1400) as (ctx, console):
-                page = ctx.new_page()
-                open_and_run_all(page, lab, "monitor.ipynb", "monitor cells OK")
-                mon = cell_output(page, "pw.JobMonitor(job")
-                mon.scroll_into_view_if_needed()
-                wait_for(lambda: "completed" in deep_text(mon), 90, "the monitor to show the job completed")
-                log = mon.locator("textarea").first
-                wait_for(lambda: "all done" in log.input_value(), 30, "the end of the log in the tail")
-                page.wait_for_timeout(1000)
-                mon.screenshot(path=str(shots / "job_monitor.png"))
-                curves = json.loads(page.evaluate(CURVES_JS))
-                text = log.input_value()
-                colors = json.loads(log.evaluate(COLORS_JS))
-                dumped = root / "kernel_curve.json"
-                wait_for(lambda: dumped.exists() and json.loads(dumped.read_text())["state"] == "completed", 15,
-                         "the kernel's record of the curve")
-                page.wait_for_timeout(1000)  # changes the browser sends back reach the kernel
-                kernel = json.loads(dumped.read_text())
-                page.set_viewport_size({"width": 1000, "height": 1100})  # narrower than the two plots side by side
-                page.wait_for_timeout(1500)
-                mon.scroll_into_view_if_needed()
-                mon.screenshot(path=str(shots / "job_monitor_narrow.png"))
-                area = mon.bounding_box()
-                boxes = [b for b in (f.bounding_box() for f in mon.locator(".bk-Figure").all()) if b]
-                jobs_page = ctx.new_page()
-                jobs_page.goto(f"{lab.url}physviz/jobs")
-                jobs_page.locator("tr.job").first.click()
-                jobs_page.wait_for_function("document.getElementById('log').textContent.includes('all done')",
-                                            timeout=15_000)
-                page_log = jobs_page.locator("#log").text_content()
-                jobs_page.screenshot(path=str(shots / "jobs_page.png"))
-                errors = console.errors()
-        finally:
-            cancel_leftover_jobs(store)
+    with lab_folder("physviz-monitor-") as folder:
+        root, store = folder.root, folder.store
+        write_notebook(root / "monitor.ipynb", CELLS)
+        with running_lab(folder.tmp, root, env={"PHYSVIZ_JOB_STORE": str(store)}) as lab, \
+                chromium(folder.tmp, width=1400) as (ctx, console):
+            page = ctx.new_page()
+            open_and_run_all(page, lab, "monitor.ipynb", "monitor cells OK")
+            mon = cell_output(page, "pw.JobMonitor(job")
+            mon.scroll_into_view_if_needed()
+            wait_for(lambda: "completed" in deep_text(mon), 90, "the monitor to show the job completed")
+            log = mon.locator("textarea").first
+            wait_for(lambda: "all done" in log.input_value(), 30, "the end of the log in the tail")
+            page.wait_for_timeout(1000)
+            mon.screenshot(path=str(shots / "job_monitor.png"))
+            curves = json.loads(page.evaluate(CURVES_JS))
+            text = log.input_value()
+            colors = json.loads(log.evaluate(COLORS_JS))
+            dumped = root / "kernel_curve.json"
+            wait_for(lambda: dumped.exists() and json.loads(dumped.read_text())["state"] == "completed", 15,
+                     "the kernel's record of the curve")
+            page.wait_for_timeout(1000)  # changes the browser sends back reach the kernel
+            kernel = json.loads(dumped.read_text())
+            page.set_viewport_size({"width": 1000, "height": 1100})  # narrower than the two plots side by side
+            page.wait_for_timeout(1500)
+            mon.scroll_into_view_if_needed()
+            mon.screenshot(path=str(shots / "job_monitor_narrow.png"))
+            area = mon.bounding_box()
+            boxes = [b for b in (f.bounding_box() for f in mon.locator(".bk-Figure").all()) if b]
+            jobs_page = ctx.new_page()
+            jobs_page.goto(f"{lab.url}physviz/jobs")
+            jobs_page.locator("tr.job").first.click()
+            jobs_page.wait_for_function("document.getElementById('log').textContent.includes('all done')",
+                                        timeout=15_000)
+            page_log = jobs_page.locator("#log").text_content()
+            jobs_page.screenshot(path=str(shots / "jobs_page.png"))
+            errors = console.errors()
     train = [r for r in curves["loss"] if r["label"] == "train loss"]
     assert {c["glyph"] for c in train} == {"Line", "Scatter"}, curves  # the markers share the legend entry
     for renderer in train:

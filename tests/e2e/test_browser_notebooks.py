@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from tests.realparts.browser import (
     Lab,
     artifacts,
     bokeh_images,
-    cancel_leftover_jobs,
     cell_output,
     chromium,
     clear_workspaces,
     image_problem,
     image_stats,
+    lab_folder,
     open_and_run_all,
     running_lab,
     shutdown_sessions,
@@ -96,17 +95,10 @@ class Phase:
 def setup() -> Iterator[Setup]:
     """One JupyterLab (its own job store, one thread per process) and one Chromium for the whole module."""
     shots = artifacts("browser_notebooks")
-    with tempfile.TemporaryDirectory(prefix="physviz-notebooks-") as tmpdir:
-        tmp = Path(tmpdir)
-        root = tmp / "root"
-        root.mkdir()
-        store = tmp / "jobs.sqlite"
-        env = {"PHYSVIZ_JOB_STORE": str(store), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        try:
-            with running_lab(tmp, root, env=env) as lab, chromium(tmp) as (ctx, _console):
-                yield Setup(lab, ctx, root, shots)
-        finally:
-            cancel_leftover_jobs(store)
+    with lab_folder("physviz-notebooks-") as f:
+        env = {"PHYSVIZ_JOB_STORE": str(f.store), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        with running_lab(f.tmp, f.root, env=env) as lab, chromium(f.tmp) as (ctx, _console):
+            yield Setup(lab, ctx, f.root, shots)
 
 
 def _copy(setup: Setup, example: Example) -> str:

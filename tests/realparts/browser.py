@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -278,6 +279,38 @@ def cancel_leftover_jobs(store: Path) -> None:
         with contextlib.suppress(Exception):
             if job.status() not in ("completed", "failed", "cancelled"):
                 job.cancel()
+
+
+@dataclass
+class LabFolder:
+    """A temporary folder for one lab: `root` (the lab's root folder) and `store` (its job store)."""
+
+    tmp: Path
+    root: Path
+    store: Path
+
+
+@contextlib.contextmanager
+def lab_folder(prefix: str) -> Iterator[LabFolder]:
+    """A temporary lab folder; jobs left running in its store are cancelled when it goes."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmpdir:
+        tmp = Path(tmpdir)
+        (tmp / "root").mkdir()
+        folder = LabFolder(tmp, tmp / "root", tmp / "jobs.sqlite")
+        try:
+            yield folder
+        finally:
+            cancel_leftover_jobs(folder.store)
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """A notebook of code `cells` for the "Python (physviz)" kernel."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(src) for src in cells])
+    nb.metadata["kernelspec"] = {"name": "physviz", "display_name": "Python (physviz)", "language": "python"}
+    nbformat.write(nb, path)
 
 
 # -- Bokeh documents in the page ------------------------------------------------------------------------
