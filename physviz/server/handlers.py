@@ -4,6 +4,7 @@ Routes, all under the server's ``base_url`` (``/user/NAME/`` under JupyterHub)::
 
     GET    physviz/api/version
     GET    physviz/api/jobs                            {"jobs": [job, ...]}  (?backend=, ?status=, ?fresh=0)
+    POST   physviz/api/jobs                            a fine-tune from the form: 201 job, or 400 {"errors": {field: message}}
     GET    physviz/api/jobs/ID                         job
     DELETE physviz/api/jobs/ID                         cancel; the job after it
     POST   physviz/api/jobs/ID/cancel                  cancel; the job after it
@@ -187,6 +188,14 @@ class JobsHandler(PhysvizAPIHandler):
             return out
 
         self.send({"jobs": await self.call(listing)})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """A new fine-tune job from the JupyterLab form (physviz.server.submit): 201, or 400 with field errors."""
+        from physviz.server.submit import post_job
+
+        await post_job(self)
 
 
 class JobHandler(PhysvizAPIHandler):
