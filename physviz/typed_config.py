@@ -143,8 +143,9 @@ def read_mapping(text_or_path: str | os.PathLike[str] | Mapping[str, Any], what:
     import yaml
 
     text = read_text_or_path(text_or_path, what, error)
+    source = f"The {what} file {os.fspath(text_or_path)!r}" if looks_like_path(text_or_path) else f"The {what}"
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, source, error)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise error(f"The {what} is not valid YAML ({first}).") from None
@@ -153,6 +154,41 @@ def read_mapping(text_or_path: str | os.PathLike[str] | Mapping[str, Any], what:
     if not isinstance(data, dict):
         raise error(f"The {what} must be a mapping of settings, not {type(data).__name__}.")
     return data
+
+
+def load_yaml(text: str, source: str = "The YAML text", error: type[PhysvizError] = OptionError) -> Any:
+    """yaml.safe_load, refusing a mapping that gives one key twice (YAML would keep the last silently)."""
+    import yaml
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        _refuse_duplicate_keys(root, "", source, error, set())
+    return yaml.safe_load(text)
+
+
+def _refuse_duplicate_keys(node: Any, where: str, source: str, error: type[PhysvizError], seen: set[int]) -> None:
+    """Walk a composed YAML node graph; raise `error` at the first mapping that repeats a key."""
+    import yaml
+
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                name = f"{where}.{key.value}" if where else str(key.value)
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in lines:
+                    raise error(f"{source} gives {name!r} twice (line {lines[key.tag, key.value]} and line {line}); "
+                                "YAML would keep only the last, so remove one.")
+                lines[key.tag, key.value] = line
+                _refuse_duplicate_keys(value, name, source, error, seen)
+            else:
+                _refuse_duplicate_keys(value, where, source, error, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{where}.{i}" if where else str(i), source, error, seen)
 
 
 def dump_yaml(data: Any, path: str | os.PathLike[str] | None = None) -> str:
@@ -182,7 +218,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str],
         if not key or any(not part for part in key.split(".")):
             raise error(f"Override {item!r} has an empty key; write it as key.sub=value.")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw, f"Override {item!r}", error) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         node: Any = out

@@ -98,3 +98,31 @@ def test_check_fields_checks_a_config_built_directly():
         check_fields(Demo(path="p", steps=0))
     with pytest.raises(DemoError, match="mode='c'"):
         check_fields(Demo(path="p", mode="c"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text, key, lines", [
+    ("path: p\nsteps: 2\nsteps: 3\n", "steps", (2, 3)),
+    ("path: p\ninner:\n  lr: 0.1\n  betas: [0.9, 0.9]\n  lr: 0.2\n", "inner.lr", (3, 5)),
+    ('{"path": "p", "path": "q"}', "path", (1, 1)),
+])
+def test_a_key_given_twice_is_refused_naming_it_and_its_lines(text, key, lines):
+    with pytest.raises(DemoError) as info:
+        Demo.from_yaml(text)
+    msg = str(info.value)
+    assert f"{key!r}" in msg and f"line {lines[0]}" in msg and f"line {lines[1]}" in msg and "\n" not in msg
+
+
+def test_a_key_given_twice_in_a_file_names_the_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("path: p\nsteps: 2\nsteps: 3\n")
+    with pytest.raises(DemoError, match=r"c\.yaml"):
+        Demo.from_yaml(tmp_path / "c.yaml")
+
+
+def test_a_key_given_twice_in_an_override_value_is_refused():
+    with pytest.raises(DemoError, match="'a'"):
+        Demo.from_yaml("path: p", ["tags={a: x, a: y}"])
+
+
+def test_the_same_key_in_different_sections_and_merge_keys_are_fine():
+    cfg = read_mapping("a: {x: 1}\nb: {x: 2}\nbase: &b {lr: 1}\nc:\n  <<: *b\n  lr: 2\n", "demo config")
+    assert cfg["a"] == {"x": 1} and cfg["b"] == {"x": 2} and cfg["c"] == {"lr": 2}
