@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import physviz
     from physviz.errors import UnknownFieldError
     from physviz.fields import to_well
-    from physviz.fields.simulate.base import resolve_device
+    from physviz.model.inputs import resolve_device
     from physviz.model.pretrained import pretrained_path
 
     args.device = str(resolve_device(args.device))  # a device this machine lacks is one line, not a torch error

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from physviz.errors import NonFiniteFieldError, ParameterError, SchemaError, UnknownFieldError
-from physviz.fields.schema import periodic_flags
+from physviz.fields.schema import decode_attr
+from physviz.model.inputs import boundary_flags, check_dataset, check_field_names, check_int
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -63,8 +64,11 @@ def plan_rollout(
     family: str | None = None,
 ) -> RolloutPlan:
     """Check a dataset against a model and resolve context, start, fields and boundaries."""
-    if steps < 1:
-        raise ParameterError(f"steps={steps} must be at least 1.")
+    check_dataset(ds)
+    steps = check_int("steps", steps, 1)
+    context = check_int("context", context, optional=True)
+    start = check_int("start", start, optional=True)
+    fields = check_field_names(fields)
     if "time" not in ds.dims:
         raise SchemaError("The dataset has no 'time' dimension; a rollout needs context frames in time.")
     spatial = [d for d in SPATIAL if d in ds.dims]
@@ -106,7 +110,7 @@ def plan_rollout(
         raise ParameterError(
             f"Resolution {[ds.sizes[d] for d in spatial]} is below one {patch}-point patch along {small}; the model cannot see it."
         )
-    bcs = list(periodic_flags(ds.attrs.get("boundary_conditions"), spatial))
+    bcs = list(boundary_flags(ds.attrs.get("boundary_conditions"), spatial))
     ids = _model_fields(model, fields, family)
     times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
     return RolloutPlan(list(fields), ids, spatial, int(context), int(start), int(steps), bcs, times)
@@ -134,6 +138,15 @@ def _context_array(ds: xr.Dataset, plan: RolloutPlan) -> np.ndarray:
     return x
 
 
+def _run_arguments(device: object, ensemble: object, jitter_seed: object) -> tuple[object, int, int | None]:
+    """The torch device, ensemble size and jitter seed of a rollout, each checked."""
+    from physviz.model.inputs import resolve_device
+
+    ensemble = check_int("ensemble", ensemble, 1)
+    jitter_seed = check_int("jitter_seed", jitter_seed, optional=True)
+    return resolve_device(device), int(ensemble), jitter_seed  # type: ignore[arg-type]
+
+
 def iter_rollout(
     model: PhysicsModel,
     ds: xr.Dataset,
@@ -158,10 +171,8 @@ def iter_rollout(
 
     from physviz.model.runtime import tune_cpu_allocator
 
+    dev, ensemble, jitter_seed = _run_arguments(device, ensemble, jitter_seed)
     plan = plan_rollout(model, ds, steps, context, start, fields, family)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
     if dev.type == "cpu":
         tune_cpu_allocator()
     model = model.to(dev).eval()
@@ -219,6 +230,7 @@ def rollout(
     import xarray as xr
     from tqdm.auto import tqdm
 
+    _run_arguments(device, ensemble, jitter_seed)
     plan = plan_rollout(model, ds, steps, context, start, fields, family)
     t0 = _time.perf_counter()
     frames = []
@@ -226,13 +238,13 @@ def rollout(
         model, ds, steps, context=plan.context, start=plan.start, fields=plan.fields, device=device,
         autocast_bf16=autocast_bf16, jitter_seed=jitter_seed, ensemble=ensemble, family=family,
     )
-    for frame in tqdm(gen, total=steps, desc="rollout", unit="step", disable=not progress):
+    for frame in tqdm(gen, total=plan.steps, desc="rollout", unit="step", disable=not progress):
         frames.append(frame)
     out = xr.concat(frames, dim="time")
     meta = model.metadata
     out.attrs = {
         "dataset_name": ds.attrs.get("dataset_name", ""),
-        "boundary_conditions": dict(ds.attrs.get("boundary_conditions", {})),
+        "boundary_conditions": dict(decode_attr(ds.attrs.get("boundary_conditions")) or {}),
         "simulation_parameters": dict(ds.attrs.get("simulation_parameters", {})),
         "source": {"format": "physviz.rollout", "path": ""},
         "model": meta.get("name", type(model).__name__),

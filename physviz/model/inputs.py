@@ -1,12 +1,13 @@
 """Checks of a model's inputs: the window, its field registry indices and its periodic flags, with clear errors."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from physviz.errors import ParameterError, SchemaError, UnknownFieldError
+from physviz.errors import OptionError, ParameterError, SchemaError, UnknownFieldError
 
 AXES = ("x", "y", "z")
 
@@ -105,3 +106,91 @@ def check_patch_grid(spatial: tuple[int, ...] | list[int], patch: int, pad_to_pa
             f"set pad_to_patch=True in the model config (model.config.pad_to_patch) to pad and crop back, "
             f"or resample to {down} or {up}."
         )
+
+
+# -- arguments of a rollout ---------------------------------------------------------------------------
+def check_int(name: str, value: Any, minimum: int | None = None, optional: bool = False) -> int | None:
+    """`value` as an int (Python or NumPy integer, not bool or float), at least `minimum`; None if optional."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        more = " or None" if optional else ""
+        raise ParameterError(f"{name}={value!r} must be an int{more}, not {type(value).__name__}.")
+    if minimum is not None and int(value) < minimum:
+        raise ParameterError(f"{name}={int(value)} must be at least {minimum}.")
+    return int(value)
+
+
+def check_dataset(ds: Any, what: str = "rollout") -> None:
+    """Refuse anything but an xarray Dataset, saying how to make one."""
+    import xarray as xr
+
+    if isinstance(ds, xr.Dataset):
+        return
+    if isinstance(ds, xr.DataArray):
+        name = ds.name or "u"
+        raise OptionError(
+            f"{what} takes an xarray Dataset, not a DataArray; wrap it with da.to_dataset(name={name!r}) "
+            "(the Dataset's attrs hold boundary_conditions)."
+        )
+    raise OptionError(
+        f"{what} takes an xarray Dataset in the physviz schema, not {type(ds).__name__}: read a file with "
+        "physviz.open_fields(path), or build one with xr.Dataset({'u': (('time', 'x', 'y'), array)}, "
+        "attrs={'boundary_conditions': {'x': 'periodic', 'y': 'periodic'}})."
+    )
+
+
+def check_field_names(fields: Any) -> list[str] | None:
+    """None, or a list of field names."""
+    if fields is None:
+        return None
+    if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
+        raise ParameterError(f"fields={fields!r} must be a list of field names, e.g. [{str(fields)!r}].")
+    return list(fields)
+
+
+def boundary_flags(boundary_conditions: Any, spatial: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+    """One periodic flag per axis of `spatial` from a Dataset's ``attrs['boundary_conditions']``, each checked.
+
+    The attr is a mapping axis -> condition (or [lower, upper]), or that mapping as JSON text (as NetCDF
+    stores it); a condition must be one of `physviz.fields.schema.BC_TYPES`. A missing attr or axis is
+    not periodic.
+    """
+    from physviz.fields.schema import BC_TYPES, decode_attr, normalize_bc, periodic_flags
+
+    bcs = decode_attr(boundary_conditions)
+    if bcs is None:
+        return periodic_flags(None, spatial)
+    if not isinstance(bcs, Mapping):
+        raise SchemaError(
+            f"attrs['boundary_conditions']={bcs!r} must be a mapping of axis -> condition, e.g. "
+            f"{{'x': 'periodic', 'y': 'wall'}} (conditions: {', '.join(BC_TYPES)}; [lower, upper] per axis also works)."
+        )
+    checked = {d: normalize_bc(bcs[d], f"attrs['boundary_conditions'][{d!r}]") for d in spatial if d in bcs}
+    return periodic_flags(checked, spatial)
+
+
+def device_names() -> list[str]:
+    """Devices this machine can run a model on, as the `device` argument takes them."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(device: Any) -> torch.device:
+    """A torch device from 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N' or a torch.device; others refused."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    available = device_names()
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    listed = ", ".join(repr(n) for n in available)
+    if not isinstance(device, str) or device not in available:
+        if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
+            raise ParameterError(f"device={device!r}: no CUDA device is available here; use one of {listed}.")
+        raise ParameterError(f"device={device!r} is not a device of this machine; use one of {listed}.")
+    return torch.device(device)
