@@ -18,6 +18,10 @@ class CorruptFileError(PhysvizError):
     """A file is truncated or damaged, so its data cannot be read."""
 
 
+class ExternalDataError(PhysvizError):
+    """A file points at data held in other files (HDF5 external links or storage), read only when allowed."""
+
+
 class UnknownLayoutError(PhysvizError):
     """An HDF5 file opens but matches none of the layouts physviz reads."""
 

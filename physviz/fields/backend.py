@@ -22,6 +22,8 @@ class PhysvizBackendEntrypoint(BackendEntrypoint):
         "names",
         "field_names",
         "boundary_conditions",
+        "allow_external",
+        "missing_chunks",
     )
 
     def open_dataset(  # type: ignore[override]
@@ -35,10 +37,16 @@ class PhysvizBackendEntrypoint(BackendEntrypoint):
         names: Any = None,
         field_names: Any = None,
         boundary_conditions: Any = None,
+        allow_external: bool = False,
+        missing_chunks: str = "raise",
     ) -> Any:
         """Read metadata now; field data is read when indexed."""
+        from physviz.errors import OptionError
+        from physviz.fields.checks import check_content
         from physviz.fields.open import read_content
 
+        if not isinstance(allow_external, bool):
+            raise OptionError(f"allow_external={allow_external!r} must be True or False.")
         opts = {
             "fields": fields,
             "split": split,
@@ -46,11 +54,18 @@ class PhysvizBackendEntrypoint(BackendEntrypoint):
             "names": names,
             "field_names": field_names,
             "boundary_conditions": boundary_conditions,
+            "allow_external": allow_external,
+            "missing_chunks": missing_chunks,
         }
         content = read_content(os.fspath(filename_or_obj), opts)
         if drop_variables:
             drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables)
             content.variables = {k: v for k, v in content.variables.items() if k not in drop}
+        try:
+            check_content(content, os.fspath(filename_or_obj))
+        except BaseException:
+            content.close()
+            raise
         return content.to_dataset()
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:

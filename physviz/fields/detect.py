@@ -33,11 +33,26 @@ def is_zarr_store(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json", ".zmetadata"))
 
 
+def _why_missing(p: Path) -> str:
+    """Why a path that does not exist cannot be opened: a symlink loop, a dangling link, or nothing there."""
+    if p.is_symlink():
+        try:
+            target = p.resolve(strict=True)
+        except RuntimeError:
+            return f"{p}: a symbolic link that loops back on itself; point it at a field file."
+        except OSError as exc:
+            if "symbolic links" in str(exc):
+                return f"{p}: a symbolic link that loops back on itself; point it at a field file."
+            target = Path(os.readlink(p))
+        return f"{p}: a symbolic link to {target}, which does not exist."
+    return f"{p}: no such file or directory."
+
+
 def kind_of(path: str | os.PathLike[str]) -> str:
     """One of 'hdf5', 'netcdf3', 'zarr', 'well_dataset', 'directory' for an existing path."""
     p = Path(path)
     if not p.exists():
-        raise FieldFileNotFoundError(f"{p}: no such file or directory.")
+        raise FieldFileNotFoundError(_why_missing(p))
     if p.is_dir():
         if is_zarr_store(p):
             return "zarr"

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from physviz.errors import CorruptFileError, SchemaError
+from physviz.errors import CorruptFileError, OptionError, SchemaError
+from physviz.fields.checks import check_coordinate_size
 from physviz.fields.lazy import FileContent, LazyVariable, VariableArray
 from physviz.fields.name_map import NameMap
 from physviz.fields.schema import DIM_ORDER, SPATIAL_DIMS, check_field_name, decode_attr, normalize_bc
@@ -29,22 +30,62 @@ def read_generic(path: str, engine: str | None, opts: dict[str, Any], check_fini
     """Open with xarray's own engine, rename to the schema, and guard reads for NaN."""
     import xarray as xr
 
+    from physviz.fields.zarr_check import MISSING_CHUNK_POLICIES
+
+    missing_chunks = opts.get("missing_chunks", "raise")
+    if missing_chunks not in MISSING_CHUNK_POLICIES:
+        raise OptionError(f"missing_chunks={missing_chunks!r} is not one of {MISSING_CHUNK_POLICIES}.")
     try:
-        raw = xr.open_dataset(path, engine=engine, decode_times=False)
-    except (OSError, ValueError) as exc:
+        # no default indexes: coordinates are read below, after their size is checked
+        raw = xr.open_dataset(path, engine=engine, decode_times=False, create_default_indexes=False)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise CorruptFileError(f"{path}: xarray could not open it ({exc}).") from exc
-    nm = _name_map(opts.get("names"))
+    try:
+        return _map_onto_schema(path, engine, raw, opts, check_finite, missing_chunks)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _renames(path: str, raw: Any, nm: NameMap) -> dict[str, str]:
+    """Dimension and variable renames onto the schema; refuses two dims that would become one."""
     renames: dict[str, str] = {}
     for d in raw.dims:
         if d not in DIM_ORDER and d in nm.dims:
             renames[str(d)] = nm.dims[str(d)]
+    for name, var in raw.variables.items():
+        mapped = [renames.get(str(d), str(d)) for d in var.dims]
+        for target in dict.fromkeys(mapped):
+            sources = [str(d) for d, m in zip(var.dims, mapped) if m == target]
+            if len(sources) > 1:
+                raise SchemaError(
+                    f"{path}: variable {str(name)!r} has dims {' and '.join(repr(x) for x in sources)}, which both become "
+                    f"{target!r} in the schema; map one elsewhere with names={{'dims': {{{sources[0]!r}: 'trajectory'}}}} "
+                    "or select one index first."
+                )
     for v in raw.data_vars:
         if v in nm.fields and nm.fields[str(v)] not in raw.variables:
             renames[str(v)] = nm.fields[str(v)]
+    return renames
+
+
+def _map_onto_schema(
+    path: str, engine: str | None, raw: Any, opts: dict[str, Any], check_finite: bool, missing_chunks: str
+) -> FileContent:
+    """Rename an opened Dataset onto the schema and wrap its variables lazily."""
+    if engine == "zarr":
+        from physviz.fields.zarr_check import check_chunks, check_metadata
+
+        check_metadata(path, [str(k) for k in raw.variables])
+        if missing_chunks == "raise":
+            check_chunks(path, [str(k) for k in raw.variables])
+    nm = _name_map(opts.get("names"))
+    renames = _renames(path, raw, nm)
     try:
         ds = raw.rename(renames)
     except ValueError as exc:
         raise SchemaError(f"{path}: renaming {renames} onto the schema clashes ({exc}); pass names=... to choose.") from exc
+    original = {new: old for old, new in renames.items()}
     extra = [d for d in ds.dims if d not in DIM_ORDER]
     if extra:
         raise SchemaError(
@@ -59,13 +100,18 @@ def read_generic(path: str, engine: str | None, opts: dict[str, Any], check_fini
         check_field_name(str(name))
         order = tuple(d for d in DIM_ORDER if d in var.dims)
         v = var.variable.transpose(*order)
-        data = VariableArray(v, f"{path}: field {str(name)!r}", check_finite) if v.dtype.kind in "fc" else np.asarray(v.values)
-        variables[str(name)] = LazyVariable(order, data, dict(var.attrs))
-    coords = {
-        str(k): LazyVariable(tuple(c.dims), np.asarray(c.values), dict(c.attrs))
-        for k, c in ds.coords.items()
-        if all(d in DIM_ORDER for d in c.dims)
-    }
+        stored = original.get(str(name), str(name))
+        locate = _chunk_locator(path, stored, [var.dims.index(d) for d in order]) if engine == "zarr" else None
+        variables[str(name)] = LazyVariable(order, VariableArray(v, f"{path}: field {str(name)!r}", check_finite, locate), dict(var.attrs))
+    coords = {}
+    for k, c in ds.coords.items():
+        if all(d in DIM_ORDER for d in c.dims):
+            check_coordinate_size(f"{path}: coordinate {str(k)!r}", tuple(c.shape))
+            try:
+                values = np.asarray(c.values)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise CorruptFileError(f"{path}: coordinate {str(k)!r} could not be read ({exc}); the file is damaged.") from exc
+            coords[str(k)] = LazyVariable(tuple(c.dims), values, dict(c.attrs))
     attrs = {k: decode_attr(v) for k, v in ds.attrs.items()}
     bcs = attrs.get("boundary_conditions") or {}
     if opts.get("boundary_conditions") is not None:
@@ -79,3 +125,17 @@ def read_generic(path: str, engine: str | None, opts: dict[str, Any], check_fini
     attrs.setdefault("simulation_parameters", {})
     attrs["source"] = {"format": f"{FORMAT}:{engine or 'auto'}", "path": path}
     return FileContent(variables, coords, attrs, [raw.close])
+
+
+def _chunk_locator(store: str, name: str, axes: list[int]) -> Any:
+    """A function naming the damaged chunks of a block read (key in schema order, mapped back to stored order)."""
+    from physviz.fields.zarr_check import damaged_chunks
+
+    def locate(key: tuple[Any, ...]) -> str:
+        stored = [slice(None)] * len(axes)
+        for k, axis in zip(key, axes):
+            stored[axis] = k
+        bad = damaged_chunks(store, name, tuple(stored))
+        return f" (damaged chunk file(s) {', '.join(bad[:4])} of {name!r})" if bad else ""
+
+    return locate

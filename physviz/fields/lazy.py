@@ -91,7 +91,7 @@ class H5Slab(FieldArray):
         try:
             with _H5_LOCK:
                 data = self.manager.acquire()[self.dataset][h5key]
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, KeyError) as exc:
             raise CorruptFileError(
                 f"{self.label} could not be read ({exc}); the file may be truncated or damaged."
             ) from exc
@@ -152,15 +152,25 @@ class RepeatedArray(FieldArray):
 class VariableArray(FieldArray):
     """A guard around an xarray Variable opened lazily by another engine."""
 
-    def __init__(self, variable: Any, label: str, check_finite: bool = True) -> None:
+    def __init__(
+        self, variable: Any, label: str, check_finite: bool = True, locate: Callable[[Key], str] | None = None
+    ) -> None:
+        """`locate` names the damaged part of a block whose read failed (e.g. a Zarr store's chunk files)."""
         self.variable = variable
         self.shape = tuple(variable.shape)
         self.dtype = np.dtype(variable.dtype)
         self.label = label
         self.check_finite = check_finite
+        self.locate = locate
 
     def _read(self, key: Key) -> np.ndarray:
-        return np.asarray(self.variable[key].values)
+        try:
+            return np.asarray(self.variable[key].values)
+        except (OSError, RuntimeError, ValueError, KeyError, EOFError) as exc:
+            where = self.locate(key) if self.locate is not None else ""
+            raise CorruptFileError(
+                f"{self.label} could not be read{where} ({type(exc).__name__}: {exc}); the file may be truncated or damaged."
+            ) from exc
 
 
 @dataclass

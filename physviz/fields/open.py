@@ -45,6 +45,9 @@ def _read_hdf5(path: str, opts: dict[str, Any], check: bool) -> FileContent:
         manager.close()
         raise CorruptFileError(f"{path}: HDF5 could not open it ({exc}); the file is truncated or damaged.") from exc
     try:
+        from physviz.fields.h5util import check_external
+
+        check_external(path, f, bool(opts.get("allow_external", False)))
         if is_well(f):
             content = read_well(path, manager, f, check)
         elif (layout := layout_of(f)) is not None:
@@ -135,6 +138,11 @@ def read_content(path: str | os.PathLike[str], opts: Mapping[str, Any]) -> FileC
     elif kind in ("netcdf3", "zarr"):
         from physviz.fields.generic import read_generic
 
+        if kind == "netcdf3":
+            from physviz.fields.netcdf3 import check_complete
+
+            check_complete(p)
+
         content = read_generic(p, "zarr" if kind == "zarr" else None, opts, check)
     else:
         folder = Path(p)
@@ -184,6 +192,8 @@ def open_fields(
     names: Any = None,
     field_names: Sequence[str] | None = None,
     boundary_conditions: Any = None,
+    allow_external: bool = False,
+    missing_chunks: str = "raise",
 ) -> Any:
     """Open a Well/PDEBench HDF5 file, NetCDF/Zarr store or directory as a lazy xarray Dataset.
 
@@ -192,6 +202,15 @@ def open_fields(
     'allow'. names: extra renames for generic files ({'fields': {...}, 'dims': {...}}
     or a plain field map). field_names: channel names for PDEBench per-seed data.
     boundary_conditions: override ('periodic', or a map of axis to condition).
+    allow_external: read HDF5 data stored in other files (external links, external
+    storage, virtual datasets); off by default, since such a file can point at any
+    file on the machine (e.g. /etc/passwd). missing_chunks: 'raise' (a Zarr array
+    whose chunk files are missing is refused at open, naming them) or 'fill' (read
+    them as the array's fill value, as Zarr does).
+
+    Refused at open, with one PhysvizError naming the file and field: truncated or
+    damaged files, complex or non-numeric fields, axes of length zero, coordinates
+    that are not finite, out of order or absurdly large.
     """
     import xarray as xr
 
@@ -206,4 +225,6 @@ def open_fields(
         names=names,
         field_names=field_names,
         boundary_conditions=boundary_conditions,
+        allow_external=allow_external,
+        missing_chunks=missing_chunks,
     )

@@ -8,8 +8,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from physviz.errors import InconsistentShapeError, UnknownFieldError
-from physviz.fields.h5util import as_python
+from physviz.errors import InconsistentShapeError, SchemaError, UnknownFieldError
+from physviz.fields.h5util import as_python, dataset, read_coordinate
 from physviz.fields.lazy import FieldArray, FileContent, H5Slab, LazyVariable, StackedArray
 from physviz.fields.schema import SPATIAL_DIMS, check_field_name, normalize_bc
 
@@ -99,26 +99,28 @@ def _time_coord(path: str, values: np.ndarray, n_time: int) -> np.ndarray:
 
 def _read_seed_groups(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
     seeds = sorted(f.keys())
-    first = f[seeds[0]]["data"]
+    first = dataset(path, f[seeds[0]], "data")
     shape = first.shape  # (T, X[, Y[, Z]], C)
     ndim = len(shape) - 2
     if ndim < 1 or ndim > 3:
         raise InconsistentShapeError(f"{path}: {seeds[0]}/data has shape {shape}; expected (time, x[, y[, z]], channels).")
     names = _channel_names(path, shape[-1], opts.get("field_names"))
     for s in seeds:
-        if "data" not in f[s] or f[s]["data"].shape != shape:
-            got = f[s]["data"].shape if "data" in f[s] else "no data"
+        if not isinstance(f[s], h5py.Group) or "data" not in f[s] or dataset(path, f[s], "data").shape != shape:
+            got = f[s]["data"].shape if isinstance(f[s], h5py.Group) and "data" in f[s] else "no data"
             raise InconsistentShapeError(f"{path}: group {s}/data has shape {got}, but {seeds[0]}/data has {shape}.")
     grid = first.parent.get("grid")
+    if grid is not None and not isinstance(grid, h5py.Group):
+        raise SchemaError(f"{path}: {grid.name.lstrip('/')} is a dataset where PDEBench keeps a group of coordinates.")
     axes = SPATIAL_DIMS[:ndim]
     coords: dict[str, LazyVariable] = {}
     if grid is not None and "t" in grid:
-        coords["time"] = LazyVariable(("time",), _time_coord(path, grid["t"][()], shape[0]))
+        coords["time"] = LazyVariable(("time",), _time_coord(path, read_coordinate(path, grid, "t"), shape[0]))
     else:
         coords["time"] = LazyVariable(("time",), np.arange(shape[0], dtype=np.float64))
     for i, a in enumerate(axes):
         if grid is not None and a in grid:
-            values = np.asarray(grid[a][()])
+            values = read_coordinate(path, grid, a)
             if values.shape != (shape[1 + i],):
                 raise InconsistentShapeError(f"{path}: grid/{a} has shape {values.shape}, but the data has {shape[1 + i]} points along {a}.")
         else:
@@ -162,7 +164,7 @@ def _flat_fields(
     for key, name in mapping.items():
         if key not in f:
             continue
-        dset = f[key]
+        dset = dataset(path, f, key)
         if name.endswith("[]"):  # vector stored with a trailing component axis
             base = name[:-2]
             lead = dset.shape[:-1]
@@ -186,16 +188,16 @@ def _flat_coords(path: str, f: h5py.File, shape: tuple[int, ...], ndim: int) -> 
     coords: dict[str, LazyVariable] = {}
     n_time = shape[1]
     if "t-coordinate" in f:
-        coords["time"] = LazyVariable(("time",), _time_coord(path, f["t-coordinate"][()], n_time))
+        coords["time"] = LazyVariable(("time",), _time_coord(path, read_coordinate(path, f, "t-coordinate"), n_time))
     elif "t" in f:
-        coords["time"] = LazyVariable(("time",), _time_coord(path, f["t"][()], n_time))
+        coords["time"] = LazyVariable(("time",), _time_coord(path, read_coordinate(path, f, "t"), n_time))
     else:
         coords["time"] = LazyVariable(("time",), np.arange(n_time, dtype=np.float64))
     for i, a in enumerate(SPATIAL_DIMS[:ndim]):
         n = shape[2 + i]
         key = f"{a}-coordinate"
         if key in f:
-            values = np.asarray(f[key][()])
+            values = read_coordinate(path, f, key)
             if values.shape != (n,):
                 raise InconsistentShapeError(f"{path}: {key} has shape {values.shape}, but the data has {n} points along {a}.")
         else:
@@ -205,7 +207,7 @@ def _flat_coords(path: str, f: h5py.File, shape: tuple[int, ...], ndim: int) -> 
 
 
 def _read_cfd(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
-    shape = f["density"].shape
+    shape = dataset(path, f, "density").shape
     ndim = len(shape) - 2
     if ndim < 1 or ndim > 3:
         raise InconsistentShapeError(f"{path}: density has shape {shape}; expected (samples, time, x[, y[, z]]).")
@@ -216,13 +218,13 @@ def _read_cfd(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check
 
 
 def _read_ns_incom(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
-    shape = f["velocity"].shape  # (N, T, X, Y, 2)
+    shape = dataset(path, f, "velocity").shape  # (N, T, X, Y, 2)
     if len(shape) != 5:
         raise InconsistentShapeError(f"{path}: velocity has shape {shape}; expected (samples, time, x, y, 2).")
     dims = ("trajectory", "time", "x", "y")
     variables = _flat_fields(path, manager, f, {"velocity": "velocity[]", "particles": "particles[]"}, check, dims)
     if "force" in f:
-        fshape = f["force"].shape
+        fshape = dataset(path, f, "force").shape
         for c in range(fshape[-1]):
             name = f"force_{SPATIAL_DIMS[c]}"
             variables[name] = LazyVariable(
@@ -233,7 +235,7 @@ def _read_ns_incom(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], 
 
 
 def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], check: bool) -> FileContent:
-    shape = f["tensor"].shape  # (N, T, X[, Y[, Z]])
+    shape = dataset(path, f, "tensor").shape  # (N, T, X[, Y[, Z]])
     ndim = len(shape) - 2
     if ndim < 1 or ndim > 3:
         raise InconsistentShapeError(f"{path}: tensor has shape {shape}; expected (samples, time, x[, y[, z]]).")
@@ -244,7 +246,7 @@ def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], ch
     dims = ("trajectory", "time", *SPATIAL_DIMS[:ndim])
     variables = _flat_fields(path, manager, f, {"tensor": names[0]}, check, dims)
     if "nu" in f:  # Darcy flow: a coefficient field per sample, constant in time
-        nshape = f["nu"].shape
+        nshape = dataset(path, f, "nu").shape
         if tuple(nshape) != (shape[0], *shape[2:]):
             raise InconsistentShapeError(f"{path}: nu has shape {nshape}; expected {(shape[0], *shape[2:])}.")
         variables["nu"] = LazyVariable(

@@ -11,9 +11,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from physviz.errors import FieldFileNotFoundError, InconsistentShapeError, UnknownLayoutError
+from physviz.errors import FieldFileNotFoundError, InconsistentShapeError, SchemaError, UnknownLayoutError
 from physviz.fields.detect import SPLITS, hdf5_files
-from physviz.fields.h5util import as_bool, as_python, as_str, as_str_list
+from physviz.fields.h5util import as_bool, as_count, as_python, as_str, as_str_list, dataset, read_coordinate
 from physviz.fields.lazy import FileContent, H5Slab, LazyVariable
 from physviz.fields.schema import SPATIAL_DIMS, component_names, normalize_bc
 
@@ -88,6 +88,30 @@ def boundary_conditions(path: str, f: h5py.File, spatial: list[str], names: tupl
     return {axis: normalize_bc(v) for axis, v in ends.items()}
 
 
+def _dim_varying(path: str, dset: h5py.Dataset, ndim: int) -> list[bool]:
+    """A field's dim_varying flags, one per spatial axis (all True when absent)."""
+    raw = dset.attrs.get("dim_varying")
+    if raw is None:
+        return [True] * ndim
+    flags = np.atleast_1d(np.asarray(raw))
+    if flags.dtype.kind not in "biu" or flags.ndim != 1 or len(flags) != ndim:
+        raise SchemaError(
+            f"{path}: {dset.name.lstrip('/')} has attribute dim_varying {raw!r}; expected {ndim} true/false flags, one per spatial axis."
+        )
+    return [bool(v) for v in flags]
+
+
+def _physviz_attrs(path: str, value: Any) -> dict[str, Any]:
+    """The JSON map of Dataset attrs physviz's writer keeps in the file's physviz_attrs attribute."""
+    try:
+        out = json.loads(as_str(value))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: attribute physviz_attrs is not valid JSON ({exc}); fix or delete the attribute.") from None
+    if not isinstance(out, dict):
+        raise SchemaError(f"{path}: attribute physviz_attrs holds a {type(out).__name__}, not a JSON map; fix or delete the attribute.")
+    return out
+
+
 @dataclass
 class WellField:
     """One field dataset of a Well file (``t<order>_fields/<name>``) and what its attrs say of its axes."""
@@ -120,15 +144,18 @@ class WellHeader:
 def read_header(path: str, f: h5py.File) -> WellHeader:
     """A Well file's dimensions and fields (no field data); InconsistentShapeError names what is missing."""
     dims_group = f["dimensions"]
+    if not isinstance(dims_group, h5py.Group):
+        raise SchemaError(f"{path}: dimensions is a dataset where The Well keeps a group of coordinates.")
     spatial = as_str_list(dims_group.attrs.get("spatial_dims"))
     if not spatial or len(spatial) > 3:
         raise UnknownLayoutError(f"{path}: dimensions/@spatial_dims is {spatial!r}; expected 1 to 3 names.")
     for d in ["time", *spatial]:
         if d not in dims_group:
             raise InconsistentShapeError(f"{path}: dimensions/{d} is missing.")
+        dataset(path, dims_group, d)
     ndim = len(spatial)
     n_traj = f.attrs.get("n_trajectories")
-    n_traj = int(n_traj) if n_traj is not None else None
+    n_traj = as_count(path, "n_trajectories", n_traj) if n_traj is not None else None
     fields = []
     for order in range(3):
         group = f.get(f"t{order}_fields")
@@ -139,8 +166,8 @@ def read_header(path: str, f: h5py.File) -> WellHeader:
                 raise InconsistentShapeError(
                     f"{path}: t{order}_fields lists field {name!r} but holds no dataset of that name."
                 )
-            dset = group[name]
-            dim_varying = [bool(v) for v in np.atleast_1d(dset.attrs.get("dim_varying", [True] * ndim))]
+            dset = dataset(path, group, name)
+            dim_varying = _dim_varying(path, dset, ndim)
             field = WellField(name, order, dset, as_bool(dset.attrs.get("sample_varying"), True),
                               as_bool(dset.attrs.get("time_varying"), True),
                               dim_varying if len(dim_varying) == ndim else [True] * ndim)
@@ -159,12 +186,12 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
     ndim = len(spatial)
     coords: dict[str, LazyVariable] = {}
     tds = dims_group["time"]
-    t_var, t_name = _coord(path, "time", tds[()], as_bool(tds.attrs.get("sample_varying"), False))
+    t_var, t_name = _coord(path, "time", read_coordinate(path, dims_group, "time"), as_bool(tds.attrs.get("sample_varying"), False))
     coords[t_name] = t_var
     n_time, sizes = header.n_time, header.sizes
     for d, n in zip(spatial, names):
         dset = dims_group[d]
-        var, cname = _coord(path, n, dset[()], as_bool(dset.attrs.get("sample_varying"), False))
+        var, cname = _coord(path, n, read_coordinate(path, dims_group, d), as_bool(dset.attrs.get("sample_varying"), False))
         coords[cname] = var
 
     variables: dict[str, LazyVariable] = {}
@@ -231,9 +258,15 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
         for name in as_str_list(scalars.attrs.get("field_names")):
             if name not in scalars:
                 raise InconsistentShapeError(f"{path}: scalars lists {name!r} but holds no dataset of that name.")
-            dset = scalars[name]
+            dset = dataset(path, scalars, name)
             sv = as_bool(dset.attrs.get("sample_varying"), False)
             tv = as_bool(dset.attrs.get("time_varying"), False)
+            want = tuple(([n_traj] if sv else []) + ([n_time] if tv else []))
+            if (sv or tv) and tuple(dset.shape) != want:
+                raise SchemaError(
+                    f"{path}: scalars/{name} has shape {tuple(dset.shape)}; its sample_varying/time_varying flags "
+                    f"ask for {want} ({'trajectory, ' if sv else ''}{'time' if tv else ''})."
+                )
             if not sv and not tv:
                 params[name] = as_python(dset[()])
             else:
@@ -252,6 +285,6 @@ def read_well(path: str, manager: Any, f: h5py.File, check_finite: bool = True) 
         attrs["source_spatial_dims"] = list(spatial)
     extra = f.attrs.get("physviz_attrs")
     if extra is not None:
-        attrs.update(json.loads(as_str(extra)))
+        attrs.update(_physviz_attrs(path, extra))
     attrs["source"] = {"format": FORMAT, "path": path}
     return FileContent(variables, coords, attrs)
