@@ -8,8 +8,16 @@
 # Idempotent: every step checks first and does nothing when already done, so
 # scripts/test.sh and scripts/lab.sh call it on every run. The editable
 # install of ".[test]" is redone only when pyproject.toml, this script, or the
-# files the wheel copies into the environment (kernels/, jupyter-config/)
-# change; a stamp in .venv holds their hash.
+# files the wheel copies into the environment (kernels/, jupyter-config/,
+# physviz/labextension/) change; a stamp in .venv holds their hash.
+#
+# The JupyterLab extension (TypeScript in labextension/) is built into
+# physviz/labextension with JupyterLab's builder the first time and whenever
+# its sources change (Node >= 20.19 and npm; Debian's nodejs/npm packages are
+# installed when node is missing). The built bundle is committed, so a
+# machine without a new enough Node keeps it as long as it matches the sources.
+# With --system, configurable-http-proxy (npm) is installed into
+# .venv/share/physviz-node for the JupyterHub test.
 #
 # Environment:
 #   PHYSVIZ_SKIP_SETUP=1  skip every install when .venv already exists
@@ -31,7 +39,7 @@ physviz_setup() (
     for arg in "$@"; do
         case "$arg" in
             --system) with_system=1 ;;
-            -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+            -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
             *) die "unknown option '$arg' (known: --system)" ;;
         esac
     done
@@ -145,7 +153,7 @@ PYEOF
 import hashlib, os, sys
 root, script = sys.argv[1], sys.argv[2]
 files = [os.path.join(root, "pyproject.toml"), script]
-for sub in ("kernels", "jupyter-config"):
+for sub in ("kernels", "jupyter-config", "physviz/labextension", "labextension/install.json"):
     for d, dirs, names in os.walk(os.path.join(root, sub)):
         dirs.sort()
         files += [os.path.join(d, n) for n in sorted(names)]
@@ -169,6 +177,44 @@ PYEOF
 
     write_lab_overrides
 
+    # --- 3b. The JupyterLab extension, rebuilt when its sources change (a stamp in .venv holds their hash).
+    node_ok() {
+        command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && node -e '
+const [a, b] = process.versions.node.split(".").map(Number);
+process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' >/dev/null 2>&1
+    }
+    local ext="$root/labextension" ext_stamp="$venv/.physviz-labextension-stamp" want_ext have_ext="" built_ext=""
+    want_ext="$("$py" "$ext/source_hash.py")"
+    [ -f "$ext_stamp" ] && have_ext="$(cat "$ext_stamp")"
+    [ -f "$root/physviz/labextension/source-hash.txt" ] && built_ext="$(cat "$root/physviz/labextension/source-hash.txt")"
+    if [ "$want_ext" != "$have_ext" ] || [ "$want_ext" != "$built_ext" ]; then
+        if ! command -v node >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+            say "installing Debian nodejs and npm (to build the JupyterLab extension)"
+            as_root apt-get update
+            apt_install nodejs npm
+        fi
+        if node_ok; then
+            say "building the JupyterLab extension (labextension/ -> physviz/labextension) with Node $(node --version)"
+            local deps_stamp="$ext/node_modules/.physviz-deps" want_deps
+            want_deps="$(cat "$ext/package.json" "$ext/package-lock.json" | "$py" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+            if [ ! -f "$deps_stamp" ] || [ "$(cat "$deps_stamp")" != "$want_deps" ]; then
+                (cd "$ext" && npm ci --no-audit --no-fund)
+                printf '%s\n' "$want_deps" > "$deps_stamp"
+            fi
+            (cd "$ext" && npx tsc && PATH="$venv/bin:$PATH" jupyter-builder build .)
+            "$py" "$ext/source_hash.py" --write
+            # the environment's copy (shared-data of the editable install) follows the new build
+            pip install --quiet --no-deps -e "$root"
+        elif [ "$want_ext" = "$built_ext" ]; then
+            say "warning: no Node >= 20.19 here ($(node --version 2>/dev/null || echo 'no node')); keeping the committed build of the JupyterLab extension, which matches its sources" >&2
+        else
+            die "labextension/ changed since physviz/labextension was built, and building it needs Node >= 20.19 with npm (found: $(node --version 2>/dev/null || echo 'no node')); Debian 12's nodejs 18 is too old: install Node 20 from your distribution's newer packages or NodeSource, then rerun"
+        fi
+        printf '%s\n' "$want_ext" > "$ext_stamp"
+    else
+        say "JupyterLab extension up to date (labextension/ unchanged)"
+    fi
+
     # --- 4. What the tests of the real parts need: Chromium (driven by
     #        Playwright, never a downloaded browser), sshd, Slurm and munge.
     if [ "$with_system" -eq 1 ]; then
@@ -186,6 +232,17 @@ PYEOF
             fi
         else
             say "warning: no dpkg/apt-get here; install these yourself for the real-part tests: ${debian_packages[*]}" >&2
+        fi
+        # configurable-http-proxy (npm) for the JupyterHub test, kept inside .venv.
+        local chp="$venv/share/physviz-node/node_modules/.bin/configurable-http-proxy"
+        if [ -x "$chp" ]; then
+            say "configurable-http-proxy present"
+        elif command -v npm >/dev/null 2>&1; then
+            say "installing configurable-http-proxy 5.3.0 (npm) into $venv/share/physviz-node"
+            mkdir -p "$venv/share/physviz-node"
+            npm install --prefix "$venv/share/physviz-node" --no-audit --no-fund --no-save configurable-http-proxy@5.3.0
+        else
+            say "warning: no npm here; the JupyterHub test needs configurable-http-proxy" >&2
         fi
         if "$py" -c 'import playwright' >/dev/null 2>&1; then
             say "playwright (Python) present"
