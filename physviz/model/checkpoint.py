@@ -148,20 +148,45 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu", verify: bool = True,
                **options: Any) -> PhysicsModel:
-    """Load a model saved by save_model, or an official MPP checkpoint; returns it in eval mode.
+    """Load a model saved by save_model, an official MPP checkpoint or a Walrus checkpoint; returns it in eval mode.
 
     ``options`` override settings the weights leave open (jitter, pad_to_patch, ...); ``verify``
     checks the stored SHA-256 of the weights. ``refine_width`` grafts a fresh refiner onto AViT
     weights that have none (predictions unchanged until trained); it cannot change an existing one.
+    A torch file holding Walrus weights (bare, or the released ``walrus.pt`` layout
+    ``["app"]["model"]``) loads as Walrus (`physviz.model.walrus.released.load_walrus`), with
+    ``config=`` (its ``extended_config.yaml`` or ``config.json``; default: one beside the file).
+    ``dtype`` (e.g. ``torch.bfloat16``) converts the weights.
     """
     tune_cpu_allocator()
     graft = options.pop("refine_width", None)
-    model = _load(Path(path), device, verify, options)
+    config = options.pop("config", None)
+    dtype = options.pop("dtype", None)
+    path = Path(path)
+    if config is not None or (path.is_file() and not _is_safetensors(path) and _is_walrus(path)):
+        from physviz.model.walrus.released import load_walrus
+
+        if graft is not None:
+            raise ParameterError("refine_width grafts a refiner onto AViT weights; a Walrus model has none.")
+        if path.is_file() and _is_safetensors(path):
+            raise ParameterError(f"config= is for Walrus torch checkpoints; {str(path)!r} is a safetensors file "
+                                 "that holds its own config.")
+        return load_walrus(path, config=config, device=device, dtype=dtype, **options)
+    model = _load(path, device, verify, options)
+    if dtype is not None:
+        model = model.to(dtype=dtype)
     if graft is not None:
         from physviz.model.surgery import add_refiner
 
         add_refiner(model, graft)
     return model
+
+
+def _is_walrus(path: Path) -> bool:
+    """True when a torch checkpoint holds Walrus weights."""
+    from physviz.model.walrus.released import is_walrus_file
+
+    return is_walrus_file(path)
 
 
 def _load(path: Path, device: str | torch.device, verify: bool, options: dict[str, Any]) -> PhysicsModel:

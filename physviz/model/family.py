@@ -25,7 +25,7 @@ from physviz.model.registry import FieldRegistry
 from physviz.typed_config import Config
 
 # family name (stored in checkpoint headers) -> "module:class"
-FAMILIES: dict[str, str] = {"avit": "physviz.model.avit:AViT"}
+FAMILIES: dict[str, str] = {"avit": "physviz.model.avit:AViT", "walrus": "physviz.model.walrus.model:Walrus"}
 DEFAULT_FAMILY = "avit"
 
 
