@@ -4,6 +4,7 @@ Names load on first use, so ``import physviz.model`` stays light until a model i
 
 - ``PhysicsModel``: the interface every family implements (`physviz.model.family`).
 - ``AViT``: the MPP-family transformer (2D/3D, MPP-exact, with delta prediction, patch jitter, any resolution).
+- ``Walrus``, ``WalrusConfig``, ``load_walrus``: the Walrus family (`physviz.model.walrus`) and its checkpoints.
 - ``ModelConfig``: its config (on `physviz.typed_config`) with presets ``tiny``, ``Ti``, ``S``, ``B``, ``L``.
 - ``FieldRegistry``: field name -> embedding slot (MPP's table and ours).
 - ``load_model``, ``save_model``, ``read_model_info``: checkpoints of any family;
@@ -21,6 +22,9 @@ _LAZY = {
     "PhysicsModel": "physviz.model.family",
     "FAMILIES": "physviz.model.family",
     "AViT": "physviz.model.avit",
+    "Walrus": "physviz.model.walrus.model",
+    "WalrusConfig": "physviz.model.walrus.config",
+    "load_walrus": "physviz.model.walrus.released",
     "flops": "physviz.model.flops",
     "ModelConfig": "physviz.model.config",
     "PRESETS": "physviz.model.config",

@@ -258,10 +258,11 @@ def load_walrus(source: str | os.PathLike[str] | Mapping[str, Any], *, config: A
         obj = torch_load_mmap(path)
     sd = walrus_state_dict(obj, label)
     if sd is None:
-        keys = sorted(map(str, obj))[:6] if isinstance(obj, Mapping) else type(obj).__name__
-        mpp = isinstance(obj, Mapping) and any("space_bag" in str(k) or "debed.out_kernel" in str(k) for k in
-                                                (obj.get("model_state", obj) if isinstance(obj.get("model_state", obj), Mapping) else obj))
-        what = "an MPP AViT checkpoint (load it without config=)" if mpp else f"no Walrus weights (first keys: {keys})"
+        inner = obj.get("model_state", obj) if isinstance(obj, Mapping) else None
+        names = [str(k) for k in inner] if isinstance(inner, Mapping) else []
+        mpp = any(k.split(".", 1)[-1].startswith(("space_bag.", "debed.out_kernel")) for k in names)
+        shown = sorted(names)[:6] if names else type(obj).__name__
+        what = "an MPP AViT checkpoint (load it without config=)" if mpp else f"no Walrus weights (first keys: {shown})"
         raise ParameterError(f"{label[0].upper() + label[1:]} holds {what}; a Walrus checkpoint has "
                              f"'{MODEL_KEY}' (bare, or under ['app']['model']).")
     if config is None and path is not None:
