@@ -139,6 +139,7 @@ def finetune(model: PhysicsModel, train_ds: xr.Dataset, valid_ds: xr.Dataset | N
     train = XarraySource(train_ds, opts.fields, n_in, name=name, with_std=with_std, family=opts.family, n_out=n_out)
     valid = None
     if valid_ds is not None:
-        valid = XarraySource(valid_ds, train.channels, n_in, name=name, with_std=with_std, family=opts.family)
+        valid = XarraySource(valid_ds, train.channels, n_in, name=name, with_std=with_std, family=opts.family,
+                             role="validation")
         valid.info.std = train.info.std
     return run(cfg, model=model, sources=[train], valid_sources=[valid])

@@ -1,7 +1,8 @@
 """Resume checkpoints: model, optimizer, scheduler, sampler and per-rank RNG state, written atomically.
 
-Files are ``<output_dir>/checkpoints/step_<NNNNNNNN>.pt``, written by rank 0 to a temporary
-file and renamed, so a run killed mid-write leaves the previous checkpoint intact. Model
+Files are ``<output_dir>/checkpoints/step_<NNNNNNNN>.pt``, written by rank 0 with the durable
+writer of `physviz.fields.atomic`, so a run killed mid-write leaves the previous checkpoint intact.
+A checkpoint also holds the run's train config, which a resume compares with its own. Model
 and optimizer states are full (unsharded) state dicts keyed by parameter name, gathered
 with ``torch.distributed.checkpoint.state_dict``, so a run saved under FSDP2 resumes under
 DDP or on one process and back.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import random
 import re
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,15 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from physviz.train.config import TrainConfigError
 from physviz.train.distributed import DistEnv
 
 PATTERN = re.compile(r"^step_(\d{8,})\.pt$")
 FORMAT = "physviz.train.checkpoint"
+
+
+class ResumeError(TrainConfigError):
+    """A run folder cannot be resumed as asked: its checkpoints are unreadable or were written with other settings."""
 
 
 def checkpoint_dir(output_dir: str | Path) -> Path:
@@ -38,6 +46,8 @@ def checkpoint_dir(output_dir: str | Path) -> Path:
 def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint, oldest first."""
     folder = checkpoint_dir(output_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ResumeError(f"{str(folder)!r} is not a folder; a run keeps its checkpoints there. Move it away.")
     if not folder.is_dir():
         return []
     found = []
@@ -50,22 +60,53 @@ def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
 
 def clean_partial(output_dir: str | Path) -> None:
     """Remove temporary files left by a write that was killed."""
-    folder = checkpoint_dir(output_dir)
-    if folder.is_dir():
-        for p in folder.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+    from physviz.fields.atomic import remove_stale_tmp
+
+    remove_stale_tmp(checkpoint_dir(output_dir))
+
+
+@dataclass
+class Found:
+    """What `find_resumable` found: the newest readable checkpoint (or None) and the unreadable ones with why."""
+
+    state: dict[str, Any] | None = None
+    path: Path | None = None
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's state; ValueError saying why when the file is not a complete physviz checkpoint."""
+    try:
+        if path.stat().st_size == 0:
+            raise ValueError("empty file")
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a complete torch.save file (truncated or damaged)")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise ValueError("not a physviz training checkpoint")
+    return obj
+
+
+def find_resumable(output_dir: str | Path) -> Found:
+    """The newest checkpoint that reads back; the newer ones that do not are listed as unreadable."""
+    found = Found()
+    for _step, path in reversed(list_checkpoints(output_dir)):
+        try:
+            found.state, found.path = read_checkpoint(path), path
+            break
+        except ValueError as exc:
+            found.unreadable.append((path, str(exc)))
+    return found
 
 
 def load_latest(output_dir: str | Path) -> tuple[dict[str, Any] | None, Path | None]:
     """The newest checkpoint that reads back (older ones are tried if the newest is damaged)."""
-    for _step, path in reversed(list_checkpoints(output_dir)):
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            continue
-        if isinstance(obj, dict) and obj.get("format") == FORMAT:
-            return obj, path
-    return None, None
+    found = find_resumable(output_dir)
+    return found.state, found.path
 
 
 def rng_state(env: DistEnv) -> dict[str, Any]:
@@ -112,17 +153,18 @@ def load_full_state(model: nn.Module, optimizer: torch.optim.Optimizer | None, m
 
 
 def save(path: Path, state: dict[str, Any]) -> Path:
-    """torch.save atomically (temporary file beside the target, then rename)."""
-    from physviz.fields.atomic import atomic_path
+    """torch.save durably and atomically; a failed write raises OutputWriteError and keeps the previous files."""
+    from physviz.fields import atomic
+    from physviz.train.output import writing
 
-    with atomic_path(path) as tmp:
+    with writing(path, "checkpoint"), atomic.atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
     return path
 
 
-def prune(output_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints."""
-    found = list_checkpoints(output_dir)
+def prune(output_dir: str | Path, keep: int, upto: int | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints of steps up to `upto` (later ones are left for the run to rewrite)."""
+    found = [(s, p) for s, p in list_checkpoints(output_dir) if upto is None or s <= upto]
     for _step, path in found[: max(0, len(found) - keep)]:
         path.unlink(missing_ok=True)
 

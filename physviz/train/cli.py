@@ -37,7 +37,7 @@ def _error(exc: BaseException) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Validate the config (exit 2 on a config error, before any work), then train; return the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # options may come after the overrides
     try:
         cfg = TrainConfig.from_yaml(args.config, list(args.overrides))
         cfg.validate(check_data=True)

@@ -247,9 +247,7 @@ class TrainConfig(_Section):
 
     def validate(self, check_data: bool = True) -> "TrainConfig":
         """Check the model section and the output folder (and, with check_data, the datasets on disk)."""
-        out = Path(self.output_dir).expanduser()
-        if out.exists() and not out.is_dir():
-            raise TrainConfigError(f"output_dir {str(out)!r} exists and is not a folder; choose another output_dir.")
+        _check_output_dir(Path(self.output_dir).expanduser())
         _check_model(self.model)
         if check_data:
             from physviz.train.sources import inspect_dataset
@@ -263,6 +261,71 @@ class TrainConfig(_Section):
                         f"set model.overrides.n_spatial_dims={info.n_spatial_dims} or train a separate model."
                     )
         return self
+
+
+def _check_output_dir(out: Path) -> None:
+    """The output folder is a folder, or its nearest existing parent is a folder on storage (a remote path passes)."""
+    import os
+
+    if out.exists():
+        if not out.is_dir():
+            raise TrainConfigError(f"output_dir {str(out)!r} exists and is not a folder; choose another output_dir.")
+        return
+    parent = out.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise TrainConfigError(f"output_dir {str(out)!r} cannot be created: {str(parent)!r} is a file, not a folder.")
+    try:
+        virtual = os.statvfs(parent).f_blocks == 0  # /proc, /sys: no storage behind them
+    except OSError:
+        virtual = False
+    if virtual:
+        raise TrainConfigError(
+            f"output_dir {str(out)!r} cannot be created: {str(parent)!r} is a virtual file system (no storage); "
+            "choose a folder on a disk."
+        )
+
+
+# Settings a resume may change: where and how the run reports, not what it trains (steps may grow).
+RUN_TIME_SETTINGS = frozenset({
+    "output_dir", "steps", "device", "parallel", "progress", "log_every", "valid_every", "valid_batches",
+    "checkpoint_every", "keep_checkpoints", "resume", "num_workers", "model.gradient_checkpointing",
+})
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict/list as {dotted.key: value}."""
+    if isinstance(data, dict):
+        items = list(data.items())
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        items = [(str(i), v) for i, v in enumerate(data)]
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _skip(key: str) -> bool:
+    parts = key.split(".")
+    return key in RUN_TIME_SETTINGS or (parts[0] == "data" and parts[-1] == "valid_split")
+
+
+def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'key: old -> new' for each setting that defines the training trajectory and differs (run-time knobs aside)."""
+    a, b = _flat(old), _flat(new)
+    missing = object()
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if _skip(key):
+            continue
+        va, vb = a.get(key, missing), b.get(key, missing)
+        if va != vb:
+            show = lambda v: "(unset)" if v is missing else repr(v)  # noqa: E731
+            out.append(f"{key}: {show(va)} -> {show(vb)}")
+    return out
 
 
 def dataset_names(cfg: TrainConfig) -> list[str]:
@@ -314,6 +377,12 @@ def _check_model(m: ModelSection) -> None:
         path = Path(m.init_from).expanduser()
         if not path.is_file():
             raise TrainConfigError(f"model.init_from {str(path)!r} does not exist (or is not a file); give a checkpoint file.")
+        problem = checkpoint_file_problem(path)
+        if problem:
+            raise TrainConfigError(
+                f"model.init_from {str(path)!r} is not a model checkpoint ({problem}); give a physviz .safetensors "
+                "file or an MPP checkpoint."
+            )
     unknown = sorted(set(m.overrides) - SETTINGS)
     if unknown:
         raise TrainConfigError(f"model.overrides has unknown setting(s) {unknown}; known: {sorted(SETTINGS)}.")
@@ -335,6 +404,35 @@ def bundled_checkpoint() -> Path | None:
         return pretrained_path("bundled")
     except Exception:  # not made yet / not installed
         return None
+
+
+def checkpoint_file_problem(path: Path) -> str | None:
+    """Why a file cannot be a model checkpoint from its first bytes (None if it can): safetensors or torch.save."""
+    import json
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+            if len(head) == 9 and head[8:9] == b"{":
+                n = int.from_bytes(head[:8], "little")
+                if not 0 < n <= size - 8:
+                    return f"its safetensors header says {n} bytes but the file holds {size}"
+                fh.seek(8)
+                json.loads(fh.read(n))
+                return None
+        if zipfile.is_zipfile(path):
+            return None  # torch.save's format (an MPP checkpoint)
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            return None  # a legacy pickled torch checkpoint
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except ValueError:
+        return "its safetensors header is damaged"
+    if size == 0:
+        return "the file is empty"
+    return "neither a safetensors file nor a torch checkpoint"
 
 
 def read_safetensors_header(path: Path) -> dict[str, Any] | None:

@@ -21,8 +21,10 @@ class WindowDataset(Dataset):
         return sum(len(s) for s in self.sources)
 
     def __getitem__(self, key: tuple[int, int, int]) -> tuple[int, int, np.ndarray, np.ndarray]:
+        from physviz.train.sources import checked_window
+
         d, i, m = key
-        x, y = self.sources[d].window(i)
+        x, y = checked_window(self.sources[d], i)
         return d, m, x, y
 
 

@@ -4,10 +4,15 @@
 group torchrun describes (gloo on CPU, NCCL on GPU), builds or loads the model, appends
 unknown fields to its registry, applies the freeze preset, wraps it (DDP / FSDP2), and
 trains with AdamW (warm-up + cosine), gradient accumulation, clipping and optional bf16
-autocast. Rank 0 writes ``metrics.jsonl`` (flushed per line), ``config.yaml``, resume
-checkpoints every ``checkpoint_every`` steps and at the end, and ``final.safetensors``.
-After a resume, lines of the steps after the checkpoint appear again; the last line of a
-step wins.
+autocast. Rank 0 locks the output folder for the run (a second run on it is refused) and
+writes ``metrics.jsonl`` (flushed per line), ``config.yaml``, resume checkpoints every
+``checkpoint_every`` steps and at the end, and ``final.safetensors``, each file but the
+metrics stream durably (temporary file, fsync, rename). After a resume, lines of the steps
+after the checkpoint appear again; the last line of a step wins.
+
+``resume: auto`` continues from the newest readable checkpoint, and refuses (changing
+nothing) when every checkpoint is unreadable, when a finished run's checkpoints are gone, or
+when the config differs from the checkpoint's in a setting that shapes training.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +32,20 @@ import torch
 
 from physviz.errors import ParameterError, PhysvizError, UnknownFieldError
 from physviz.train import checkpoints as ck
-from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint
-from physviz.train.distributed import DistEnv, all_reduce_sum, barrier, broadcast_object, gather_objects, grad_sync, setup, unwrap, wrap
+from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint, changed_settings
+from physviz.train.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    env_rank,
+    gather_objects,
+    grad_sync,
+    setup,
+    unwrap,
+    wrap,
+)
+from physviz.train.output import locked, writing
 from physviz.train.losses import loss_fn, rollout_loss, vrmse
 from physviz.train.metrics import METRICS_FILE, MetricsWriter, records_of
 from physviz.train.sampler import MixedBatchSampler
@@ -74,11 +92,12 @@ def run(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], overrides
     cfg = as_config(config, overrides)
     cfg.validate(check_data=sources is None)
     cfg = cfg.resolved()
-    env = setup(cfg.device)
-    try:
-        return Trainer(cfg, env, model, sources, valid_sources).run()
-    finally:
-        env.close()
+    with locked(cfg.output_dir, enabled=env_rank()[0] == 0):
+        env = setup(cfg.device)
+        try:
+            return Trainer(cfg, env, model, sources, valid_sources).run()
+        finally:
+            env.close()
 
 
 def _peak_memory_mb(env: DistEnv) -> float:
@@ -254,26 +273,85 @@ class Trainer:
         return out
 
     # -- resume ----------------------------------------------------------------------------
+    def _find_checkpoint(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Rank 0: the checkpoint to resume from and its metadata, (None, None) to start fresh; ResumeError to refuse."""
+        cfg = self.cfg
+        listed = ck.list_checkpoints(self.out)
+        if cfg.resume != "auto":
+            return None, None
+        found = ck.find_resumable(self.out)
+        names = "; ".join(f"{p.name} ({why})" for p, why in found.unreadable)
+        kept = "Nothing was changed: final.safetensors, metrics.jsonl and config.yaml are kept"
+        if found.state is None or found.path is None:
+            if listed:
+                raise ck.ResumeError(
+                    f"Every checkpoint in {str(ck.checkpoint_dir(self.out))!r} is unreadable: {names}. {kept}. "
+                    "Restore a checkpoint to resume, or train in a new output_dir (resume: never starts over here "
+                    "and replaces them)."
+                )
+            if (self.out / "final.safetensors").exists():
+                raise ck.ResumeError(
+                    f"output_dir {str(self.out)!r} holds the final.safetensors of an earlier run but no checkpoint in "
+                    f"checkpoints/ to resume it from. {kept}. Train in a new output_dir (with "
+                    "model.init_from=<that final.safetensors> to continue from its weights), or set resume: never "
+                    "to start over here."
+                )
+            return None, None
+        path, state = found.path, found.state
+        if found.unreadable:
+            msg = f"Skipped unreadable checkpoint(s) {names}; resuming from {path.name}."
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        saved = state.get("train_config")
+        if saved is None:
+            saved = self._saved_config(path)
+        changes = changed_settings(saved, cfg.to_dict())
+        if changes:
+            raise ck.ResumeError(
+                f"This run's config differs from the one {str(path)!r} was trained with: {'; '.join(changes)}. "
+                f"Resuming would go on with the checkpoint's settings, so nothing was changed. Keep those settings "
+                f"to resume; to train with the new ones from these weights, use a new output_dir with "
+                f"model.init_from={str(self.out / 'final.safetensors')!r} (or resume: never to start over here)."
+            )
+        step = int(state["step"])
+        if step > cfg.steps:
+            raise ck.ResumeError(
+                f"steps={cfg.steps} is below step {step} of the checkpoint {str(path)!r}; raise steps to at least "
+                f"{step} to resume, or train in a new output_dir (resume: never starts over here)."
+            )
+        meta = {k: v for k, v in state.items() if k not in ("model", "optimizer")}
+        meta["path"] = str(path)
+        return state, meta
+
+    def _saved_config(self, checkpoint: Path) -> dict[str, Any]:
+        """The settings of a checkpoint that does not store them: the run's config.yaml."""
+        path = self.out / "config.yaml"
+        try:
+            return TrainConfig.from_yaml(path).to_dict()
+        except PhysvizError as exc:
+            raise ck.ResumeError(
+                f"The checkpoint {str(checkpoint)!r} does not record its settings and {str(path)!r} cannot be read "
+                f"({exc}); restore config.yaml to resume, or train in a new output_dir."
+            ) from None
+
     def _resume(self) -> None:
         env = self.env
         state: dict[str, Any] | None = None
-        path: Path | None = None
+        meta: dict[str, Any] | None = None
         if env.is_main:
-            ck.clean_partial(self.out)
-            if self.cfg.resume == "auto":
-                state, path = ck.load_latest(self.out)
-        meta = None
-        if env.is_main and state is not None:
-            meta = {k: v for k, v in state.items() if k not in ("model", "optimizer")}
-            meta["path"] = str(path)
+            try:
+                state, meta = self._find_checkpoint()
+            except ck.ResumeError as exc:
+                meta = {"error": str(exc)}
         meta = broadcast_object(meta, env)
         if meta is None:
             return
+        if "error" in meta:
+            raise ck.ResumeError(meta["error"])
         stored = meta.get("model_config") or {}
         # Settings a checkpoint stores beyond today's ModelConfig (run-time knobs) do not shape the model.
         same_model = all(k in stored and stored[k] == v for k, v in self.raw.config.to_dict().items())
         if not same_model or meta.get("registry") != self.raw.registry.to_dict():
-            raise TrainConfigError(
+            raise ck.ResumeError(
                 f"The checkpoint {meta['path']} was written for a different model or field set; "
                 "use resume: never or a new output_dir."
             )
@@ -304,9 +382,10 @@ class Trainer:
                 "model_config": self.raw.config.to_dict(),
                 "registry": self.raw.registry.to_dict(),
                 "parallel": self.mode,
+                "train_config": self.cfg.to_dict(),
             }
             ck.save(ck.step_path(self.out, self.step), state)
-            ck.prune(self.out, self.cfg.keep_checkpoints)
+            ck.prune(self.out, self.cfg.keep_checkpoints, upto=self.step)
         self._last_full = model_sd
         barrier(env)
 
@@ -336,6 +415,8 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------
     def _validate(self) -> dict[str, Any] | None:
         """One-step VRMSE and loss per dataset on its validation windows (collective)."""
+        from physviz.train.sources import checked_window
+
         env = self.env
         todo = [(d, v) for d, v in enumerate(self.valid) if v is not None]
         if not todo:
@@ -355,7 +436,7 @@ class Trainer:
                     pos = np.arange(j * per_round + env.rank * b, j * per_round + (env.rank + 1) * b)
                     mask = torch.tensor(pos < total, dtype=torch.float64, device=env.device)
                     idx = picks[np.minimum(pos, total - 1)]
-                    xs, ys = zip(*(src.window(int(i)) for i in idx))
+                    xs, ys = zip(*(checked_window(src, int(i)) for i in idx))
                     x = torch.from_numpy(np.stack(xs)).to(env.device)
                     y = torch.from_numpy(np.stack(ys)).to(env.device)
                     # fp32: the model's in-place inference kernels do not run under autocast
@@ -377,12 +458,11 @@ class Trainer:
         cfg, env = self.cfg, self.env
         self._resume()
         if env.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            if self.resumed_from == 0:
+            if self.resumed_from == 0:  # a fresh start: an earlier run's final.safetensors stays until replaced
                 for _s, p in ck.list_checkpoints(self.out):
                     p.unlink(missing_ok=True)
-                (self.out / "final.safetensors").unlink(missing_ok=True)
-            cfg.to_yaml(self.out / "config.yaml")
+            with writing(self.out / "config.yaml", "config"):
+                cfg.to_yaml(self.out / "config.yaml")
         if self.resumed_from == 0:
             torch.manual_seed(cfg.seed * 7919 + 104729 * env.rank + 1)
         writer = MetricsWriter(self.out / METRICS_FILE, env.is_main, truncate=self.resumed_from == 0,
@@ -515,7 +595,8 @@ class Trainer:
                     "added_fields": self.added}
             prev = dict(getattr(model_out, "metadata", {}) or {})
             meta["init_from"] = prev.get("path") or prev.get("source") or cfg.model.init_from or ""
-            save_model(model_out, final, metadata=meta)
+            with writing(final, "final model"):
+                save_model(model_out, final, metadata=meta)
             model_out.eval()
             writer.write({"kind": "done", "step": self.step, "checkpoint": "final.safetensors"})
         barrier(env)

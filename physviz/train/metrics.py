@@ -115,9 +115,10 @@ def trim_metrics(path: Path, step: int) -> None:
         record = _record(line)
         if record is not None and record.get("kind") != "done" and int(record.get("step", 0)) <= step:
             kept.append(line + "\n")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    from physviz.fields import atomic
+
+    with atomic.atomic_path(path) as tmp:
+        tmp.write_text("".join(kept), encoding="utf-8")
 
 
 class MetricsWriter:

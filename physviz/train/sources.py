@@ -204,25 +204,36 @@ class WellSource:
             out[:, c] = comp  # broadcasts constant-in-time or non-varying axes
         return out[: self.n_in], (out[self.n_in] if self.n_out == 1 else out[self.n_in:])
 
+    def where(self, i: int, frame: int) -> str:
+        """Words for frame `frame` of window i: trajectory, time index and file."""
+        k, traj, t0 = self.locate(i)
+        return f"trajectory {traj}, time {t0 + frame * self.stride} of {self.files[k]}"
+
+    def what(self) -> str:
+        """Words for this source in an error."""
+        return f"The training data {self.info.name!r}"
+
 
 class XarraySource:
     """Windows over an xarray Dataset in the physviz schema (dims trajectory?, time, x, y, z)."""
 
     def __init__(self, ds: Any, channels: list[str] | None, n_steps_input: int, dt_stride: int = 1,
-                 name: str | None = None, with_std: bool = True, family: str | None = None, n_out: int = 1) -> None:
+                 name: str | None = None, with_std: bool = True, family: str | None = None, n_out: int = 1,
+                 role: str = "training") -> None:
         from physviz.errors import SchemaError
         from physviz.fields.schema import validate_dataset
 
-        report = validate_dataset(ds, "the training Dataset")
+        self.role = role
+        report = validate_dataset(ds, f"the {role} Dataset")
         spatial = report.spatial_dims
         timed = [f for f in report.fields if "time" in ds[f].dims]
         chans = list(channels) if channels is not None else timed
         missing = [c for c in chans if c not in ds.data_vars]
         if missing:
-            raise SchemaError(f"The training Dataset has no field(s) {missing}; its fields are {report.fields}.")
+            raise SchemaError(f"The {role} Dataset has no field(s) {missing}; its fields are {report.fields}.")
         notime = [c for c in chans if "time" not in ds[c].dims]
         if notime:
-            raise SchemaError(f"Field(s) {notime} of the training Dataset have no time dim; train on time-varying fields.")
+            raise SchemaError(f"Field(s) {notime} of the {role} Dataset have no time dim; train on time-varying fields.")
         self.ds = ds
         self.channels = chans
         self.n_in = int(n_steps_input)
@@ -234,7 +245,7 @@ class XarraySource:
         if self.per_traj == 0:
             targets = "a target" if self.n_out == 1 else f"{self.n_out} rollout targets"
             raise SchemaError(
-                f"The training Dataset has {n_time} time steps, too few for {self.n_in} input frames "
+                f"The {role} Dataset has {n_time} time steps, too few for {self.n_in} input frames "
                 f"(stride {self.stride}) plus {targets}; lower n_steps_input or rollout.steps."
             )
         shape = tuple(int(ds.sizes[d]) for d in spatial)
@@ -266,6 +277,34 @@ class XarraySource:
         sl = slice(t0, t0 + (self.n_in + self.n_out - 1) * self.stride + 1, self.stride)
         frames = np.stack([a[traj, sl] for a in self._data()], axis=1)
         return frames[: self.n_in], (frames[self.n_in] if self.n_out == 1 else frames[self.n_in:])
+
+    def where(self, i: int, frame: int) -> str:
+        """Words for frame `frame` of window i: trajectory and time index."""
+        traj, t0 = divmod(int(i), self.per_traj)
+        return f"trajectory {traj}, time {t0 + frame * self.stride}"
+
+    def what(self) -> str:
+        """Words for this source in an error."""
+        return f"The {self.role} Dataset"
+
+
+def checked_window(src: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """``src.window(i)``, refusing a window that holds NaN/inf with where it is (field, trajectory, time, file)."""
+    x, y = src.window(i)
+    if np.isfinite(x).all() and np.isfinite(y).all():
+        return x, y
+    from physviz.errors import NonFiniteFieldError
+
+    frames = np.concatenate([x, y if y.ndim == x.ndim else y[None]])  # (frames, C, *spatial)
+    bad = ~np.isfinite(frames.reshape(frames.shape[0], frames.shape[1], -1))
+    k, c = (int(v) for v in np.argwhere(bad.any(-1))[0])
+    kind = "NaN" if np.isnan(frames[k, c]).any() else "inf"
+    where = src.where(i, k) if hasattr(src, "where") else f"window {i}"
+    what = src.what() if hasattr(src, "what") else "The training data"
+    raise NonFiniteFieldError(
+        f"{what} holds {kind} in field {src.channels[c]!r} at {where}; the model cannot learn from it. "
+        "Clean or drop those frames, or leave the field out (fields: [...])."
+    )
 
 
 # -- building and checking from a DatasetSpec ---------------------------------------------------
