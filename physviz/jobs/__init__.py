@@ -31,6 +31,7 @@ _LAZY = {
     "JobStoreError": "physviz.jobs.errors",
     "BackendError": "physviz.jobs.errors",
     "JobTimeoutError": "physviz.jobs.errors",
+    "JobNotStartedError": "physviz.jobs.errors",
 }
 
 __all__ = sorted(_LAZY)

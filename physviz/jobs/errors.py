@@ -25,3 +25,7 @@ class BackendError(PhysvizError, RuntimeError):
 
 class JobTimeoutError(PhysvizError, TimeoutError):
     """A job did not reach a final state within the time asked for."""
+
+
+class JobNotStartedError(PhysvizError):
+    """A job record has no job folder (the job never started), so it has no logs, metrics or output."""

@@ -1,7 +1,9 @@
 """`Job`: a handle on one submitted job, rebuilt from its store record in any process."""
 from __future__ import annotations
 
+import numbers
 import os
+import posixpath
 import secrets
 import time
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Any
 from physviz.errors import PhysvizError
 from physviz.jobs.backends import get_backend
 from physviz.jobs.backends.base import Backend, decode_text
-from physviz.jobs.errors import JobSpecError, JobTimeoutError
+from physviz.jobs.errors import JobNotStartedError, JobSpecError, JobTimeoutError
+from physviz.jobs.layout import MAX_LIMIT, MAX_OFFSET, log_key
 from physviz.jobs.spec import JobSpec
 from physviz.jobs.states import STATES, is_terminal
 from physviz.jobs.store import JobStore, as_store
@@ -80,6 +83,8 @@ class Job:
         self.refresh()
         if self._record.get("final"):
             return self._record["status"]
+        if not has_job_dir(self._record):  # still being submitted: nothing to ask a backend about
+            return self._record.get("status", "pending")
         try:
             state = self._backend().status(self)
         except (PhysvizError, OSError) as exc:  # a host or scheduler that cannot be reached: state unknown
@@ -121,19 +126,31 @@ class Job:
         or 'batch' (Slurm's batch script).
         """
         which = _log_key(rank)
-        data = self._backend().read(self, which, int(offset), int(limit))
+        offset, limit = _count("offset", offset, MAX_OFFSET), _count("limit", limit, MAX_LIMIT)
+        self._started()
+        data = self._backend().read(self, which, offset, limit)
         text, used = decode_text(data)
-        return text, int(offset) + used
+        return text, offset + used
 
     def metrics(self, offset: int = 0, limit: int = 8 << 20) -> tuple[list[dict[str, Any]], int]:
         """Parsed lines of the run's metrics.jsonl from byte `offset`, and the offset to continue from."""
-        data = self._backend().read(self, "metrics", int(offset), int(limit))
+        offset, limit = _count("offset", offset, MAX_OFFSET), _count("limit", limit, MAX_LIMIT)
+        self._started()
+        data = self._backend().read(self, "metrics", offset, limit)
         rows, used = parse_metrics(data)
-        return rows, int(offset) + used
+        return rows, offset + used
 
     def fetch(self, dest: str | os.PathLike[str] | None = None) -> Path:
         """The output folder on this machine (copied from the hosts when they share no file system)."""
+        self._started()
         return self._backend().fetch(self, Path(dest) if dest is not None else None)
+
+    def _started(self) -> None:
+        """Refuse a record without an absolute job folder (its files would be looked for in the current folder)."""
+        if not has_job_dir(self._record):
+            why = f" ({self._record['error']})" if self._record.get("error") else ""
+            raise JobNotStartedError(f"Job {self.id} ({self.name!r}) has no job folder{why}: it never started, "
+                                     "so it has no logs, metrics or output.")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no secrets: hosts name key files, never keys)."""
@@ -143,22 +160,23 @@ class Job:
 
 
 def _log_key(rank: int | str) -> str:
-    """'rank<R>', 'node<N>' or 'batch' from what a caller passes."""
-    if isinstance(rank, bool):
-        raise JobSpecError(f"rank={rank!r} is not a rank; give an integer, 'node<N>' or 'batch'.")
-    if isinstance(rank, int):
-        if rank < 0:
-            raise JobSpecError(f"rank={rank} is negative; ranks start at 0.")
-        return f"rank{rank}"
-    text = str(rank)
-    if text.isdigit():
-        return f"rank{int(text)}"
-    for prefix in ("rank", "node"):
-        if text.startswith(prefix) and text[len(prefix):].isdigit():
-            return f"{prefix}{int(text[len(prefix):])}"
-    if text == "batch":
-        return text
-    raise JobSpecError(f"rank={rank!r} is not a log; give a rank (0, 1, ...), 'node<N>' or 'batch'.")
+    """'rank<R>', 'node<N>' or 'batch' from what a caller passes (JobSpecError naming rank otherwise)."""
+    return log_key(rank)
+
+
+def _count(name: str, value: Any, most: int) -> int:
+    """A byte offset or limit: an integer from 0 to `most` (JobSpecError naming it otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise JobSpecError(f"{name}={value!r} must be an integer number of bytes.")
+    if not 0 <= value <= most:
+        raise JobSpecError(f"{name}={value} must be from 0 to {most}.")
+    return int(value)
+
+
+def has_job_dir(record: dict[str, Any]) -> bool:
+    """Whether a record names an absolute job folder (records of jobs that never started name none)."""
+    job_dir = record.get("job_dir")
+    return isinstance(job_dir, str) and posixpath.isabs(job_dir)
 
 
 def new_job_id() -> str:
@@ -191,6 +209,12 @@ def submit(spec: JobSpec | dict[str, Any] | str | os.PathLike[str], store: Any =
     try:
         job._backend().submit(job)
     except BaseException as exc:
+        with _suppress():
+            job.refresh()
+        if not has_job_dir(job._record):  # nothing was made or started: keep no record of it
+            with _suppress():
+                store.remove(job.id)
+            raise
         job._update(status="failed", final=True, finished=time.time(), error=str(exc))
         with _suppress():
             job._backend().cancel(job, 30)

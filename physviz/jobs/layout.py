@@ -16,6 +16,7 @@ values as positional arguments, and generated text uses `shlex.quote` on every v
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass
 from typing import overload
@@ -23,6 +24,12 @@ from typing import overload
 from physviz.jobs.spec import JobSpec
 from physviz.train.command import train_argv
 from physviz.train.metrics import METRICS_FILE
+
+MAX_RANK = 999_999_999
+MAX_OFFSET = (1 << 53) - 1  # the largest byte offset of a log or metrics read: a JSON (JavaScript) client holds it exactly
+MAX_LIMIT = 1 << 30  # the most bytes one read returns
+_LOG_KEY = re.compile(r"(rank|node)?([0-9]{1,9})")  # ASCII digits only (re's [0-9], not str.isdigit)
+LOOPBACK = "127.0.0.1"
 
 # Runs one node: records its pid, runs the prologue, runs torchrun, writes the exit code.
 # argv: physviz-node STATE_PREFIX PROLOGUE CMD...
@@ -108,21 +115,32 @@ class Layout:
         return self._p("state", f"node{node}")
 
     def log(self, which: int | str) -> str:
-        """Path of a log: a global rank (int), 'node<N>' or 'batch'."""
-        if isinstance(which, bool):
-            raise ValueError(which)
-        if isinstance(which, int):
-            return self.rank_log(which)
-        text = str(which)
-        if text.isdigit():
-            return self.rank_log(int(text))
-        if text.startswith("rank") and text[4:].isdigit():
-            return self.rank_log(int(text[4:]))
-        if text.startswith("node") and text[4:].isdigit():
-            return self.node_log(int(text[4:]))
-        if text == "batch":
+        """Path of a log: a global rank (int), 'rank<R>', 'node<N>' or 'batch' (JobSpecError otherwise)."""
+        key = log_key(which)
+        if key == "batch":
             return self.batch_log
-        raise ValueError(which)
+        return self._p("logs", f"{key}.log")
+
+
+def log_key(which: int | str) -> str:
+    """'rank<R>', 'node<N>' or 'batch' from a rank (int or ASCII digits), 'rank<R>', 'node<N>' or 'batch'.
+
+    Only ASCII digits count ('²' and other Unicode digits are refused), at most 9 of them.
+    """
+    from physviz.jobs.errors import JobSpecError
+
+    if isinstance(which, bool) or not isinstance(which, (int, str)):
+        raise JobSpecError(f"rank={which!r} is not a rank; give an integer, 'node<N>' or 'batch'.")
+    if isinstance(which, int):
+        if not 0 <= which <= MAX_RANK:
+            raise JobSpecError(f"rank={which} is out of range; ranks run from 0 to {MAX_RANK}.")
+        return f"rank{which}"
+    if which == "batch":
+        return which
+    match = _LOG_KEY.fullmatch(which)
+    if match is None:
+        raise JobSpecError(f"rank={which!r} is not a log; give a rank (0, 1, ...), 'node<N>' or 'batch'.")
+    return f"{match.group(1) or 'rank'}{int(match.group(2))}"
 
 
 def job_env(spec: JobSpec, job_id: str, layout: Layout) -> dict[str, str]:
@@ -155,16 +173,33 @@ def worker_argv(spec: JobSpec, layout: Layout, rewrite: dict[str, str] | None = 
 
 
 def torchrun_argv(spec: JobSpec, layout: Layout, *, nnodes: int, endpoint: str | None, rdzv_id: str,
-                  rewrite: dict[str, str] | None = None) -> list[str]:
-    """``python -m torch.distributed.run ... --no-python sh -c WORKER_SH ...`` for one node."""
-    argv = [spec.python(), "-m", "torch.distributed.run"]
+                  bind: str = LOOPBACK, rewrite: dict[str, str] | None = None) -> list[str]:
+    """torchrun (through `physviz.jobs.bindrun`) ``... --no-python sh -c WORKER_SH ...`` for one node.
+
+    Its TCP stores listen on `bind` alone: this node's address for a multi-node job, loopback for a
+    one-node job (`endpoint` None: the rendezvous is on 127.0.0.1, a free port).
+    """
     if endpoint is None:
-        argv += ["--standalone", "--nnodes=1"]
-    else:
-        argv += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--rdzv-id={rdzv_id}"]
+        endpoint, bind = f"{LOOPBACK}:0", LOOPBACK
+    argv = [spec.python(), "-c", bindrun_source(), bind, f"--nnodes={nnodes}", "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}", f"--rdzv-id={rdzv_id}"]
     argv += [f"--nproc-per-node={spec.resources.nproc}", "--max-restarts=0", "--monitor-interval=1", "--no-python",
              "sh", "-c", WORKER_SH, "physviz-worker", layout.logs, *worker_argv(spec, layout, rewrite)]
     return argv
+
+
+def bindrun_source() -> str:
+    """The text of physviz/jobs/bindrun.py, run as ``python -c`` (the hosts need torch, not physviz)."""
+    from physviz.jobs import bindrun
+
+    global _BINDRUN
+    if _BINDRUN is None:
+        with open(bindrun.__file__, encoding="utf-8") as f:
+            _BINDRUN = f.read()
+    return _BINDRUN
+
+
+_BINDRUN: str | None = None
 
 
 def node_argv(spec: JobSpec, layout: Layout, node: int, launch: list[str]) -> list[str]:

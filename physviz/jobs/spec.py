@@ -28,6 +28,7 @@ BACKENDS: tuple[str, ...] = get_args(BackendName)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OVERRIDE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 _MEM = re.compile(r"^[0-9]+[KMGT]?$")
+_SLURM_NAME = r"[A-Za-z0-9_.\-]+"  # partition and account names: no shell or option characters
 _SECRET_KEYS = ("password", "passphrase", "private_key", "key", "secret", "token")
 _RESERVED_ENV = ("PHYSVIZ_JOB_ID", "PHYSVIZ_JOB_DIR", "PHYSVIZ_OUTPUT_DIR", "PHYSVIZ_TIME_LIMIT")
 
@@ -141,6 +142,22 @@ def _env(value: Any, label: str) -> Any:
     return out
 
 
+def _slurm_names(value: Any, label: str) -> Any:
+    """A Slurm partition (or a comma-separated list of them) or account: letters, digits, '_', '.', '-'."""
+    check_text(value, label, allow_newline=False)
+    if isinstance(value, str) and not re.fullmatch(f"{_SLURM_NAME}(,{_SLURM_NAME})*", value, re.ASCII):
+        raise JobSpecError(f"Setting {label}={value!r} is not a Slurm name; use letters, digits, '_', '.' and '-' "
+                           "(partitions: several joined by ',').")
+    return value
+
+
+def _user(value: Any, label: str) -> Any:
+    check_text(value, label, allow_newline=False)
+    if isinstance(value, str) and (not value or value.startswith("-") or any(c.isspace() or c in "@:/" for c in value)):
+        raise JobSpecError(f"Setting {label}={value!r} is not a user name.")
+    return value
+
+
 def _host_name(value: Any, label: str) -> Any:
     check_text(value, label, allow_newline=False)
     if isinstance(value, str) and (not value or value.startswith("-") or any(c.isspace() for c in value)):
@@ -188,7 +205,7 @@ class Resources(_Spec):
     ``--option=value`` arguments for sbatch (each one argv element).
     """
 
-    config_hooks = {"mem": _mem, "time_limit": _time_limit, "partition": _one_line, "account": _one_line,
+    config_hooks = {"mem": _mem, "time_limit": _time_limit, "partition": _slurm_names, "account": _slurm_names,
                     "sbatch_args": _sbatch_args}
 
     nodes: int = setting(1, min=1)
@@ -249,8 +266,8 @@ class SSHHost(_Spec):
     address other nodes use to reach this host, if not ``host``.
     """
 
-    config_hooks = {"host": _host_name, "user": _one_line, "key_file": _text, "known_hosts": _text,
-                    "rdzv_addr": _one_line}
+    config_hooks = {"host": _host_name, "user": _user, "key_file": _text, "known_hosts": _text,
+                    "rdzv_addr": _host_name}
 
     host: str
     port: int = setting(22, min=1, max=65535)
@@ -429,8 +446,8 @@ def parse_time_limit(value: int | str | None) -> int | None:
             raise JobSpecError(f"Setting resources.time_limit={value!r} must be a positive number of minutes.")
         return value * 60
     text = str(value).strip()
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{2})(?::(\d{2}))?", text)
-    if text.isdigit():
+    m = re.fullmatch(r"(?:([0-9]+)-)?([0-9]+):([0-9]{2})(?::([0-9]{2}))?", text)
+    if re.fullmatch(r"[0-9]{1,9}", text):
         return parse_time_limit(int(text))
     if not m or (m.group(1) is None and m.group(4) is None):
         raise JobSpecError(f"Setting resources.time_limit={value!r} must be minutes, HH:MM:SS or D-HH:MM:SS.")

@@ -169,13 +169,14 @@ def size(host: SSHHost, path: str) -> int | None:
     return _retrying(host, go, 60)
 
 
-def write_bytes(host: SSHHost, path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write a remote file atomically (temp file, then rename)."""
+def write_bytes(host: SSHHost, path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write a remote file atomically (temp file, then rename), created with `mode` (default: owner only)."""
+    import asyncssh
 
     async def go() -> None:
         sftp = await _sftp(host)
         tmp = f"{path}.physviz-tmp"
-        async with sftp.open(tmp, "wb") as f:
+        async with sftp.open(tmp, "wb", attrs=asyncssh.SFTPAttrs(permissions=mode)) as f:
             await f.write(data)
         await sftp.chmod(tmp, mode)
         await sftp.posix_rename(tmp, path)
@@ -183,12 +184,13 @@ def write_bytes(host: SSHHost, path: str, data: bytes, mode: int = 0o644) -> Non
     _retrying(host, go, 120)
 
 
-def makedirs(host: SSHHost, path: str) -> None:
-    """mkdir -p on the host."""
+def makedirs(host: SSHHost, path: str, mode: int | None = None) -> None:
+    """mkdir -p on the host; folders it creates get `mode` (default: the host's umask)."""
+    import asyncssh
 
     async def go() -> None:
         sftp = await _sftp(host)
-        await sftp.makedirs(path, exist_ok=True)
+        await sftp.makedirs(path, attrs=asyncssh.SFTPAttrs(permissions=mode), exist_ok=True)
 
     _retrying(host, go, 60)
 

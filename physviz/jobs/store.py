@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,9 +74,12 @@ class JobStore:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise JobStoreError(f"The job store {str(self.path)!r} cannot be read or written ({exc}); "
+                                    "it is left as it is.") from None
             raise
         finally:
             conn.close()
@@ -84,6 +88,7 @@ class JobStore:
         """Create the file and tables on first use; refuse a file that is not a job store."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_file()
             conn = sqlite3.connect(self.path, timeout=30)
         except (OSError, sqlite3.Error) as exc:
             raise JobStoreError(f"Cannot create the job store {str(self.path)!r} ({exc}).") from None
@@ -97,9 +102,30 @@ class JobStore:
             ) from None
         finally:
             conn.close()
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
         self._ready = True
+
+    def _check_file(self) -> None:
+        """Create the file owner-only (0600) if missing; refuse one that others own or can write.
+
+        Records name commands, hosts and shell lines that status and cancel act on, so a store
+        another user can change would let them run code as this user.
+        """
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise JobStoreError(f"The job store {str(self.path)!r} is not a file.")
+            if st.st_uid != os.getuid():
+                raise JobStoreError(f"The job store {str(self.path)!r} is owned by another user (uid {st.st_uid}); "
+                                    "use a store of your own (PHYSVIZ_JOB_STORE).")
+            if st.st_mode & 0o022:
+                raise JobStoreError(f"The job store {str(self.path)!r} can be written by others "
+                                    f"(mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 on it if its records "
+                                    "are yours.")
+            if st.st_mode & 0o044:  # readable by others (a store of an older physviz): owner only
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
 
     # -- records ------------------------------------------------------------------
     def add(self, record: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ Routes, all under the server's ``base_url`` (``/user/NAME/`` under JupyterHub)::
     GET    physviz/api/jobs/ID/metrics/stream?offset=  Server-Sent Events until the job ends
     GET    physviz/jobs                                a page over all of these (physviz.server.page)
 
+Bad query arguments or headers (offsets and ranks are ASCII digits, offsets at most 2**53 - 1) are a 400
+naming them; an unknown job is a 404; the logs and metrics of a job that never started (no job folder) a 409.
 A job is ``Job.to_dict()`` with its current ``status``. Non-finite floats become ``null`` (the
 browser's JSON.parse refuses NaN). Every call into physviz.jobs runs in a worker thread, so a
 slow scheduler or SSH host never blocks the server. POST and DELETE need the ``_xsrf`` cookie and
@@ -25,6 +27,7 @@ import asyncio
 import functools
 import json
 import math
+import re
 import sys
 import time
 from typing import Any, Callable
@@ -37,10 +40,17 @@ from tornado.iostream import StreamClosedError
 
 import physviz
 from physviz.errors import PhysvizError
+from physviz.jobs.layout import MAX_OFFSET, log_key
 from physviz.jobs.states import is_terminal
 
 AUTH_RESOURCE = "physviz"
 _JOB_ID = r"(?P<job_id>[^/]+)"
+_ASCII_INT = re.compile(r"[0-9]{1,16}")
+
+
+def ascii_int(text: str) -> int | None:
+    """The integer `text` writes in ASCII digits alone, else None ('²', Arabic-Indic digits, '+1', '1_0', ' 1')."""
+    return int(text) if _ASCII_INT.fullmatch(text) else None
 
 
 def json_safe(value: Any) -> Any:
@@ -95,13 +105,15 @@ class PhysvizAPIHandler(APIHandler):
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking physviz.jobs call in a worker thread; map its errors to HTTP statuses."""
-        from physviz.jobs.errors import BackendError, JobNotFoundError, JobStoreError
+        from physviz.jobs.errors import BackendError, JobNotFoundError, JobNotStartedError, JobStoreError
 
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
         except JobNotFoundError as exc:
             raise fail(404, str(exc), reason="Job Not Found") from None
+        except JobNotStartedError as exc:
+            raise fail(409, str(exc), reason="Job Never Started") from None
         except BackendError as exc:
             raise fail(502, str(exc), reason="Backend Unreachable") from None
         except JobStoreError as exc:
@@ -129,15 +141,34 @@ class PhysvizAPIHandler(APIHandler):
             raise fail(400, f"Query argument {name}={raw!r} must be {expected}.")
         return value
 
-    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
-        """A query argument that must be an integer of at least `minimum` (400 otherwise)."""
-        return int(self._number_argument(name, default, int, lambda v: v >= minimum,
-                                         f"an integer of at least {minimum}"))
+    def int_argument(self, name: str, default: int, minimum: int = 0, maximum: int = MAX_OFFSET) -> int:
+        """A query argument that must be an integer in ASCII digits from `minimum` to `maximum` (400 otherwise)."""
+        return int(self._number_argument(name, default, ascii_int, lambda v: minimum <= v <= maximum,
+                                         f"an integer of at least {minimum} and at most {maximum}"))
+
+    def offset_argument(self) -> int:
+        """Where to read from: the ``Last-Event-ID`` header (an EventSource resuming), else ``?offset=`` (0)."""
+        resume = self.request.headers.get("Last-Event-ID")
+        if resume is None or resume == "":
+            return self.int_argument("offset", 0)
+        offset = ascii_int(resume)
+        if offset is None or offset > MAX_OFFSET:
+            raise fail(400, f"Header Last-Event-ID={resume!r} must be a byte offset, an integer from 0 to "
+                            f"{MAX_OFFSET}, as sent in the stream's event ids.")
+        return offset
 
     def rank_argument(self) -> int | str:
-        """The ``rank`` query argument: a global rank (default 0), 'node<N>' or 'batch'."""
+        """The ``rank`` query argument: a global rank (default 0), 'rank<R>', 'node<N>' or 'batch' (400 otherwise)."""
+        from physviz.jobs.errors import JobSpecError
+
         raw = self.get_query_argument("rank", "0") or "0"
-        return int(raw) if raw.isdigit() else raw
+        try:
+            log_key(raw)
+        except JobSpecError:
+            raise fail(400, f"Query argument rank={raw!r} is not a log; give a rank (0, 1, ...), 'node<N>' "
+                            "or 'batch'.") from None
+        number = ascii_int(raw)
+        return number if number is not None else raw
 
     def float_argument(self, name: str, default: float, low: float, high: float) -> float:
         """A query argument that must be a number in [low, high] (400 otherwise)."""
@@ -308,8 +339,7 @@ class StreamHandler(PhysvizAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        resume = self.request.headers.get("Last-Event-ID", "")
-        offset = int(resume) if resume.isdigit() else self.int_argument("offset", 0)
+        offset = self.offset_argument()
         rank = self.rank_argument()
         interval = self.float_argument(
             "interval", float(self.settings.get("physviz_stream_interval", 0.5)), 0.05, 60.0)

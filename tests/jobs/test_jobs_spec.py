@@ -130,7 +130,7 @@ def test_train_config_is_checked_with_physviz_train_rules(tmp_path):
     path = tmp_path / "ft.yaml"
     path.write_text("output_dir: o\ndata: [{path: d}]\n")
     ckpt = tmp_path / "base.safetensors"
-    ckpt.write_bytes(b"")
+    ckpt.write_bytes(len(b"{}").to_bytes(8, "little") + b"{}")  # an empty safetensors file: its header only
     spec = pj.JobSpec(name="x", train_config=str(path), checkpoint=str(ckpt))
     spec.validate()
     assert spec.load_train_config()["model"]["init_from"] == str(ckpt)

@@ -50,9 +50,11 @@ class Backend(ABC):
 
 # -- shared helpers ------------------------------------------------------------------------
 def read_local(path: str, offset: int, limit: int) -> bytes:
-    """Up to `limit` bytes of a local file from `offset` (b'' if missing)."""
+    """Up to `limit` bytes of a local file from `offset` (b'' if missing or if `offset` is at or past its end)."""
     try:
         with open(path, "rb") as f:
+            if offset >= os.fstat(f.fileno()).st_size:  # no seek: past a file system's largest size it fails
+                return b""
             f.seek(offset)
             return f.read(limit)
     except FileNotFoundError:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 from physviz.jobs import procs
 from physviz.jobs.backends.base import Backend, combine, copy_output, read_local
 from physviz.jobs.errors import BackendError
-from physviz.jobs.layout import Layout, initial_logs, job_env, node_argv, torchrun_argv, train_config_for
+from physviz.jobs.layout import (
+    Layout,
+    initial_logs,
+    job_env,
+    node_argv,
+    torchrun_argv,
+    train_config_for,
+)
+from physviz.jobs.private import make_job_dir, make_private_dirs, write_private
 
 if TYPE_CHECKING:
     from physviz.jobs.job import Job
@@ -21,15 +29,12 @@ _CHILDREN: dict[str, subprocess.Popen] = {}
 
 
 def write_job_files(job: "Job", layout: Layout, nodes: range) -> None:
-    """job.yaml, config.yaml and empty log files in a local job folder."""
-    from physviz.fields.atomic import write_text_atomic
-
-    for sub in (layout.logs, layout.state):
-        Path(sub).mkdir(parents=True, exist_ok=True)
-    job.spec.to_yaml(layout.spec)
+    """job.yaml, config.yaml (both 0600) and empty log files in a local job folder (made by `make_job_dir`)."""
+    make_private_dirs(layout.logs, layout.state)
+    write_private(layout.spec, job.spec.to_yaml())
     config = train_config_for(job.spec, layout)
     if config is not None:
-        write_text_atomic(layout.config, config)
+        write_private(layout.config, config)
     for path in initial_logs(job.spec, layout, nodes):
         Path(path).touch()
 
@@ -47,16 +52,15 @@ def local_threads(nproc: int, cores: int | None = None) -> int:
 
 
 class LocalBackend(Backend):
-    """Runs `torchrun --standalone` here, in a new session, and finds its processes by marker."""
+    """Runs torchrun here (its stores on loopback), in a new session, and finds its processes by marker."""
 
     name = "local"
 
     def submit(self, job: "Job") -> None:
         spec = job.spec
-        root = Path(os.path.expanduser(spec.environment.workdir)) if spec.environment.workdir else job.store.runs_dir
-        layout = Layout(str((root / job.id).absolute()))
-        write_job_files(job, layout, range(1))
+        layout = Layout(make_job_dir(spec.environment.workdir, job.store.runs_dir, job.id))
         job._update(job_dir=layout.job_dir, output_dir=layout.output, hosts=["localhost"])
+        write_job_files(job, layout, range(1))
         argv = node_argv(spec, layout, 0, torchrun_argv(spec, layout, nnodes=1, endpoint=None, rdzv_id=job.id))
         env = {**os.environ, **job_env(spec, job.id, layout)}
         env.setdefault(THREAD_VARIABLE, str(local_threads(spec.resources.nproc)))  # the user's setting wins

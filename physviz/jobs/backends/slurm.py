@@ -7,7 +7,6 @@ then ``sacct``, then the exit-code file the batch script writes (accounting off)
 """
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import subprocess
@@ -23,12 +22,14 @@ from physviz.jobs.layout import (
     SLURM_NODE_SH,
     WORKER_SH,
     Layout,
+    bindrun_source,
     initial_logs,
     job_env,
     shell_join,
     train_config_for,
     worker_argv,
 )
+from physviz.jobs.private import DIR_MODE, make_job_dir, write_private
 from physviz.jobs.spec import JobSpec, check_host_files, format_slurm_time
 from physviz.jobs.states import is_terminal
 
@@ -91,7 +92,8 @@ def batch_script(spec: JobSpec, job_id: str, layout: Layout) -> str:
         'nodes=$SLURM_JOB_NUM_NODES',
         'srun --nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 --kill-on-bad-exit=1 \\',
         f"  sh -c {q(SLURM_NODE_SH)} physviz-node \"$job_dir\" \\",
-        '  "$python" -m torch.distributed.run --nnodes="$nodes" --rdzv-backend=c10d \\',
+        # torchrun through bindrun: each node's stores listen on its NodeAddr alone
+        f'  "$python" -c {q(bindrun_source())} slurm --nnodes="$nodes" --rdzv-backend=c10d \\',
         '  --rdzv-endpoint="$addr:$port" --rdzv-id="physviz-$SLURM_JOB_ID" \\',
         f"  --nproc-per-node={nproc} --max-restarts=0 --monitor-interval=1 --no-python \\",
         f"  sh -c {q(WORKER_SH)} physviz-worker {q(layout.logs)} \\",
@@ -156,30 +158,28 @@ class SlurmBackend(Backend):
         res = sshconn.run_script(login, "\n".join(lines) + "\n", timeout=timeout)
         return res.returncode, res.stdout, res.stderr
 
-    def _write(self, spec: JobSpec, path: str, text: str, mode: int = 0o644) -> None:
+    def _write(self, spec: JobSpec, path: str, text: str) -> None:
+        """A job file (0600 from its creation) here or on the login node."""
         if spec.slurm.login is None:
-            from physviz.fields.atomic import write_text_atomic
-
-            write_text_atomic(path, text)
-            os.chmod(path, mode)
+            write_private(path, text)
         else:
-            sshconn.write_bytes(spec.slurm.login, path, text.encode(), mode)
+            sshconn.write_bytes(spec.slurm.login, path, text.encode())
 
     # -- interface -------------------------------------------------------------------------
     def submit(self, job: "Job") -> None:
         spec = job.spec
         login = spec.slurm.login
         if login is None:
-            root = os.path.expanduser(spec.environment.workdir) if spec.environment.workdir else str(job.store.runs_dir)
-            layout = Layout(os.path.join(os.path.abspath(root), job.id))
+            layout = Layout(make_job_dir(spec.environment.workdir, job.store.runs_dir, job.id))
+            job._update(job_dir=layout.job_dir, output_dir=layout.output)
             write_job_files(job, layout, range(spec.resources.nodes))
             Path(layout.batch_log).touch()
         else:
             root = spec.environment.workdir or "physviz-jobs"
             sshconn.makedirs(login, root)
             layout = Layout(posixpath.join(sshconn.realpath(login, root), job.id))
-            for sub in (layout.logs, layout.state):
-                sshconn.makedirs(login, sub)
+            for sub in (layout.job_dir, layout.logs, layout.state):
+                sshconn.makedirs(login, sub, DIR_MODE)
             sshconn.write_bytes(login, layout.spec, spec.to_yaml().encode())
             config = train_config_for(spec, layout)
             if config is not None:
@@ -188,10 +188,10 @@ class SlurmBackend(Backend):
                 sshconn.write_bytes(login, path, b"")
         job._update(job_dir=layout.job_dir, output_dir=layout.output,
                     hosts=[login.label() if login else "localhost"])
-        self._write(spec, layout.batch_script, batch_script(spec, job.id, layout), 0o755)
+        self._write(spec, layout.batch_script, batch_script(spec, job.id, layout))
         rc, out, err = self._run(spec, sbatch_argv(spec, layout))
         first = out.strip().split(";")[0] if out.strip() else ""
-        if rc != 0 or not first.isdigit():
+        if rc != 0 or not re.fullmatch(r"[0-9]+", first):
             reason = (err.strip().splitlines() or out.strip().splitlines() or [f"exit status {rc}"])[-1]
             raise BackendError(f"sbatch refused job {job.id} ({reason}).")
         job._update(scheduler_id=first, status="pending", scheduler_state="PENDING")
@@ -219,7 +219,7 @@ class SlurmBackend(Backend):
             return _STATES.get(raw, "unknown")
         # Not known to squeue or sacct (accounting off and the job aged out): the exit-code file
         text = self.read(job, "exitcode", 0, 64).decode(errors="replace").strip()
-        if text.lstrip("-").isdigit():
+        if re.fullmatch(r"-?[0-9]{1,9}", text):
             return "completed" if int(text) == 0 else ("cancelled" if job.record.get("cancel_requested") else "failed")
         return "cancelled" if job.record.get("cancel_requested") else "unknown"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from physviz.jobs.layout import (
     torchrun_argv,
     train_config_for,
 )
+from physviz.jobs.private import DIR_MODE, make_job_dir
 from physviz.jobs.spec import JobSpec, SSHHost, check_host_files
 
 if TYPE_CHECKING:
@@ -84,6 +86,11 @@ def launch_script(spec: JobSpec, job_id: str, layout: Layout, node: int, argv: l
     return "\n".join(lines) + "\n"
 
 
+def rdzv_addr(host: SSHHost) -> str:
+    """The address other nodes reach this host at (its torchrun stores listen there and nowhere else)."""
+    return host.rdzv_addr or host.host
+
+
 class SSHBackend(Backend):
     """Starts one torchrun per host over asyncssh; watches and ends them by marker."""
 
@@ -115,8 +122,9 @@ class SSHBackend(Backend):
     def _stage(self, job: "Job", host: SSHHost, layout: Layout) -> None:
         """Copy config, spec and data to one host; data paths are rewritten to their staged copies."""
         spec = job.spec
+        sshconn.makedirs(host, layout.job_dir, DIR_MODE)
         for sub in (layout.logs, layout.state, layout.data):
-            sshconn.makedirs(host, sub)
+            sshconn.makedirs(host, sub, DIR_MODE)
         rewrite = self._rewrite(spec, layout)
         for local, remote in rewrite.items():
             if sshconn.size(host, remote) is None:  # hosts on one file system share the copy
@@ -140,10 +148,7 @@ class SSHBackend(Backend):
         hosts = self._hosts(job)
         nodes = len(hosts)
         if spec.ssh.shared_fs:
-            root = os.path.expanduser(spec.environment.workdir) if spec.environment.workdir else str(job.store.runs_dir)
-            layout = Layout(os.path.join(os.path.abspath(root), job.id))
-            write_job_files(job, layout, range(nodes))
-            layouts = [layout] * nodes
+            layouts = [Layout(make_job_dir(spec.environment.workdir, job.store.runs_dir, job.id))] * nodes
         else:
             root = spec.environment.workdir or "physviz-jobs"
             layouts = []
@@ -152,24 +157,25 @@ class SSHBackend(Backend):
                 layouts.append(Layout(posixpath.join(sshconn.realpath(host, root), job.id)))
         job._update(job_dir=layouts[0].job_dir, output_dir=layouts[0].output,
                     host_dirs=[lay.job_dir for lay in layouts], hosts=[h.label() for h in hosts])
-        if not spec.ssh.shared_fs:
+        if spec.ssh.shared_fs:
+            write_job_files(job, layouts[0], range(nodes))
+        else:
             for host, layout in zip(hosts, layouts, strict=True):
                 self._stage(job, host, layout)
         endpoint = None
         if nodes > 1:
             port = run_helper(hosts[0], spec, "port", {})
-            endpoint = f"{hosts[0].rdzv_addr or hosts[0].host}:{port}"
+            endpoint = f"{rdzv_addr(hosts[0])}:{port}"
         started = []
         for node, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
             rewrite = None if spec.ssh.shared_fs else self._rewrite(spec, layout)
-            if endpoint is None:
-                launch = torchrun_argv(spec, layout, nnodes=1, endpoint=None, rdzv_id=job.id, rewrite=rewrite)
-            else:
-                launch = torchrun_argv(spec, layout, nnodes=nodes, endpoint=endpoint, rdzv_id=job.id, rewrite=rewrite)
+            # each node's stores listen on its own address only (one node: on loopback)
+            launch = torchrun_argv(spec, layout, nnodes=nodes, endpoint=endpoint, rdzv_id=job.id,
+                                   bind=rdzv_addr(host), rewrite=rewrite)
             argv = node_argv(spec, layout, node, launch)
             res = sshconn.run_script(host, launch_script(spec, job.id, layout, node, argv))
             pgid = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
-            if res.returncode != 0 or not pgid.isdigit():
+            if res.returncode != 0 or not re.fullmatch(r"[0-9]{1,9}", pgid):
                 err = (res.stderr.strip().splitlines() or ["no pid reported"])[-1]
                 raise BackendError(f"Cannot start node {node} of job {job.id} on {host.label()} ({err}).")
             started.append({"host": host.label(), "pgid": int(pgid)})
