@@ -13,8 +13,9 @@ def add_parser(sub: Any) -> None:
         "simulate",
         help="run a built-in PDE simulator and write Well-format train/valid/test splits with stats.yaml",
         description="Run a built-in, seeded PyTorch simulator and write The Well's layout: "
-        "DIR/data/{train,valid,test}/NAME.hdf5 and DIR/stats.yaml. `physviz simulate --list` shows the "
-        "systems and their parameters.",
+        "DIR/data/{train,valid,test}/NAME.hdf5 and DIR/stats.yaml. A DIR that already holds this dataset is "
+        "refused unless --overwrite; one that holds another dataset always (a Well folder holds one dataset). "
+        "`physviz simulate --list` shows the systems and their parameters.",
     )
     p.add_argument("system", nargs="?", help=f"one of: {SYSTEM_HELP}")
     p.add_argument("--list", action="store_true", help="list systems, regimes and parameters, then exit")
@@ -23,6 +24,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-t", "--steps", type=int, default=None, help="saved frames per trajectory, the initial one included")
     p.add_argument("-s", "--seed", type=int, default=0, help="seed; trajectory i depends only on (seed, i)")
     p.add_argument("-o", "--out", required=False, help="output directory (a Well dataset folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the dataset already in -o DIR (checked before simulating; without it, refused)")
     p.add_argument("--regime", default=None, help="regime of the system (see --list)")
     p.add_argument("--dt-save", type=float, default=None, help="time between saved frames")
     p.add_argument("--cfl", type=float, default=None, help="Courant number of the automatic time step")
@@ -167,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
         splits=splits,  # type: ignore[arg-type]
+        overwrite=args.overwrite,
         **params,
     )
     fields = ", ".join(str(v) for v in ds.data_vars if len(ds[v].dims) > 2)

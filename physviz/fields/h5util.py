@@ -1,12 +1,13 @@
 """Small helpers for reading HDF5 attributes the same way everywhere."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import h5py
 import numpy as np
 
-from physviz.errors import ExternalDataError, FieldFileNotFoundError, PhysvizError, SchemaError
+from physviz.errors import ExternalDataError, FieldFileNotFoundError, SchemaError
 
 
 def as_str(value: Any) -> str:
@@ -42,12 +43,31 @@ def as_python(value: Any) -> Any:
     return arr.item() if arr.shape == () else arr.tolist()
 
 
+# Whether the file being read may keep data in other files (set by the reader around one open)
+ALLOW_EXTERNAL: ContextVar[bool] = ContextVar("physviz_allow_external", default=False)
+_HINT = "pass allow_external=True to open_fields to read it"
+
+
+def _storage_error(path: str, dset: h5py.Dataset) -> ExternalDataError | None:
+    """The refusal of a dataset that keeps its data in other files (external storage or a virtual dataset)."""
+    plist = dset.id.get_create_plist()
+    if plist.get_external_count():
+        files = sorted({as_str(e[0]) for e in dset.external or []})
+        return ExternalDataError(f"{path}: dataset {dset.name.lstrip('/')} keeps its data in {', '.join(files)}; {_HINT}.")
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        files = sorted({v.file_name for v in dset.virtual_sources()})
+        return ExternalDataError(f"{path}: dataset {dset.name.lstrip('/')} is a virtual dataset over {', '.join(files)}; {_HINT}.")
+    return None
+
+
 def dataset(path: str, group: h5py.Group, key: str) -> h5py.Dataset:
-    """group[key] as a Dataset; SchemaError naming it when it is a group (or another object)."""
+    """group[key] as a Dataset: SchemaError when it is a group; ExternalDataError when its data is in other files."""
     obj = group[key]
     if not isinstance(obj, h5py.Dataset):
         kind = "a group" if isinstance(obj, h5py.Group) else type(obj).__name__
         raise SchemaError(f"{path}: {obj.name.lstrip('/')} is {kind} where a dataset should be; the file's layout is damaged.")
+    if not ALLOW_EXTERNAL.get() and (error := _storage_error(path, obj)) is not None:
+        raise error
     return obj
 
 
@@ -71,39 +91,33 @@ def as_count(path: str, name: str, value: Any) -> int:
     raise SchemaError(f"{path}: attribute {name} is {shown!r}; expected a whole number of at least 0.")
 
 
-def check_external(path: str, f: h5py.File, allow: bool) -> None:
-    """Refuse data held in other files (external links, external storage, virtual datasets) unless `allow`.
+def check_external(path: str, f: h5py.File, allow: bool, storage: bool = False) -> None:
+    """Refuse external links (unless `allow`), and with `storage` every dataset keeping its data in other files.
 
     Such a file can make a reader show any file of the machine (e.g. /etc/passwd) as field values.
-    Where allowed, a link to a file that does not exist is still named clearly.
+    Where allowed, a link to a file that does not exist is still named clearly. The readers check the
+    storage of each dataset they use (`dataset`); `storage` checks all, for files read by another engine.
     """
-    hint = "pass allow_external=True to open_fields to read it"
+    external: list[str] = []
 
-    def link(name: str, info: Any) -> PhysvizError | None:  # a value returned stops the visit
-        if isinstance(info, h5py.ExternalLink):
-            target = f"{info.filename}:{info.path}"
-            if not allow:
-                return ExternalDataError(f"{path}: {name} is an external link to {target}; {hint}.")
-            try:
-                f[name]
-            except (KeyError, OSError) as exc:
-                return FieldFileNotFoundError(
-                    f"{path}: {name} is an external link to {target}, which cannot be opened ({exc}); copy that file beside it."
-                )
-        return None
+    def link(name: bytes, info: Any) -> None:
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            external.append(name.decode("utf-8", "replace"))
 
-    def data(name: str, obj: Any) -> PhysvizError | None:
-        if not isinstance(obj, h5py.Dataset) or allow:
-            return None
-        if obj.external:
-            files = sorted({as_str(e[0]) for e in obj.external})
-            return ExternalDataError(f"{path}: dataset {name} keeps its data in {', '.join(files)}; {hint}.")
-        if obj.is_virtual:
-            files = sorted({s.file_name for s in obj.virtual_sources()})
-            return ExternalDataError(f"{path}: dataset {name} is a virtual dataset over {', '.join(files)}; {hint}.")
-        return None
-
-    # h5py cannot raise through its visitors; each returns the error that stops the visit
-    error = f.visititems_links(link) or f.visititems(data)
-    if error is not None:
-        raise error
+    f.id.links.visit(link, info=True)  # the low-level visit: no link objects made, no files followed
+    for name in external:
+        target_file, target_path = f.get(name, getlink=True).filename, f.get(name, getlink=True).path
+        target = f"{target_file}:{target_path}"
+        if not allow:
+            raise ExternalDataError(f"{path}: {name} is an external link to {target}; {_HINT}.")
+        try:
+            f[name]
+        except (KeyError, OSError) as exc:
+            raise FieldFileNotFoundError(
+                f"{path}: {name} is an external link to {target}, which cannot be opened ({exc}); copy that file beside it."
+            ) from None
+    if storage and not allow:
+        # h5py cannot raise through its visitor; the error returned stops the visit
+        error = f.visititems(lambda _, obj: _storage_error(path, obj) if isinstance(obj, h5py.Dataset) else None)
+        if error is not None:
+            raise error

@@ -34,7 +34,19 @@ def _is_netcdf4(f: Any) -> bool:
 
 
 def _read_hdf5(path: str, opts: dict[str, Any], check: bool) -> FileContent:
+    from physviz.fields.h5util import ALLOW_EXTERNAL
+
+    allow = bool(opts.get("allow_external", False))
+    token = ALLOW_EXTERNAL.set(allow)
+    try:
+        return _read_hdf5_layout(path, opts, check, allow)
+    finally:
+        ALLOW_EXTERNAL.reset(token)
+
+
+def _read_hdf5_layout(path: str, opts: dict[str, Any], check: bool, allow: bool) -> FileContent:
     from physviz.fields.generic import read_generic
+    from physviz.fields.h5util import check_external
     from physviz.fields.pdebench import layout_of, read_pdebench
     from physviz.fields.well import is_well, read_well
 
@@ -45,14 +57,13 @@ def _read_hdf5(path: str, opts: dict[str, Any], check: bool) -> FileContent:
         manager.close()
         raise CorruptFileError(f"{path}: HDF5 could not open it ({exc}); the file is truncated or damaged.") from exc
     try:
-        from physviz.fields.h5util import check_external
-
-        check_external(path, f, bool(opts.get("allow_external", False)))
+        check_external(path, f, allow)
         if is_well(f):
             content = read_well(path, manager, f, check)
         elif (layout := layout_of(f)) is not None:
             content = read_pdebench(path, manager, f, layout, opts, check)
         elif _is_netcdf4(f):
+            check_external(path, f, allow, storage=True)
             manager.close()
             return read_generic(path, "h5netcdf", opts, check)
         else:

@@ -68,7 +68,7 @@ def boundary_conditions(path: str, f: h5py.File, spatial: list[str], names: tupl
         kind = as_str(bc.attrs.get("bc_type", "open")).lower()
         kind = normalize_bc(kind, f"{path}: boundary_conditions/{key}")
         assoc = as_str_list(bc.attrs.get("associated_dims", []))
-        mask = np.asarray(bc["mask"][()]).astype(bool) if "mask" in bc else None
+        mask = np.asarray(dataset(path, bc, "mask")[()]).astype(bool) if "mask" in bc else None
         for pos, dim in enumerate(assoc):
             if dim not in spatial:
                 raise InconsistentShapeError(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from physviz.errors import ParameterError
+from physviz.errors import OptionError, ParameterError
 
 # system name -> "module:Solver class"
 SYSTEMS: dict[str, str] = {
@@ -82,6 +82,7 @@ def simulate(
     batch_size: int | None = None,
     progress: bool = True,
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    overwrite: bool = False,
     **params: Any,
 ) -> Any:
     """Simulate `trajectories` seeded runs of a built-in system as an xarray Dataset.
@@ -91,7 +92,9 @@ def simulate(
     and random parameters of trajectory i depend only on (seed, i); where a solver's
     CFL step depends on the state, a batch shares its smallest step, so batch size
     changes results by time-stepping error only. With `out`, also write Well
-    train/valid/test splits and stats.yaml there.
+    train/valid/test splits and stats.yaml there (see `write_splits`: a folder that
+    already holds this dataset is refused unless overwrite=True, one that holds
+    another dataset always; both are checked before simulating).
     """
     import torch
     import xarray as xr
@@ -100,6 +103,8 @@ def simulate(
     if trajectories < 1:
         raise ParameterError(f"trajectories={trajectories} must be at least 1.")
     solver = make_solver(system, **params)
+    if out is not None:
+        check_out(out, solver.dataset_name(), overwrite)
     batch = batch_size or trajectories
     if batch < 1:
         raise ParameterError(f"batch_size={batch_size} must be at least 1.")
@@ -144,7 +149,7 @@ def simulate(
         },
     )
     if out is not None:
-        write_splits(ds, out, splits)
+        write_splits(ds, out, splits, overwrite=overwrite)
     return ds
 
 
@@ -165,22 +170,79 @@ def split_counts(n: int, splits: tuple[float, float, float]) -> tuple[int, int, 
     return int(counts[0]), int(counts[1]), int(counts[2])
 
 
-def write_splits(ds: Any, out: str | os.PathLike[str], splits: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> Path:
-    """Write a simulated Dataset as Well train/valid/test files plus stats.yaml (from train)."""
+def _dataset_files(out: Path) -> list[Path]:
+    """The HDF5 files of a Well folder's splits."""
+    from physviz.fields.detect import HDF5_SUFFIXES
+
+    files = []
+    for split in ("train", "valid", "test"):
+        folder = out / "data" / split
+        if folder.is_dir():
+            files += sorted(p for p in folder.iterdir() if p.suffix in HDF5_SUFFIXES and not p.name.startswith("."))
+    return files
+
+
+def check_out(out: str | os.PathLike[str], name: str, overwrite: bool = False) -> None:
+    """Refuse an output folder that holds another dataset, or (unless `overwrite`) this one; nothing is written.
+
+    A Well folder holds one dataset: a second one beside it would make the folder unreadable
+    (open_fields refuses files of different datasets), so that is refused even with overwrite.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"{out}: exists and is not a folder; give out (-o) a folder for the Well splits.")
+    for split in ("train", "valid", "test"):
+        for path in (out / "data", out / "data" / split):
+            if path.exists() and not path.is_dir():
+                raise OptionError(f"{path}: exists and is not a folder, where the {split} split goes; move it or choose another out folder.")
+        target = out / "data" / split / f"{name}.hdf5"
+        if target.exists() and not target.is_file():
+            raise OptionError(f"{target}: exists and is not a file; move it or choose another out folder.")
+    files = _dataset_files(out)
+    others = sorted({p.stem for p in files} - {name})
+    if others:
+        raise OptionError(
+            f"{out} already holds dataset {others[0]!r} ({files[0].relative_to(out)}); a Well folder holds one dataset: "
+            f"write {name!r} to another folder."
+        )
+    if files and not overwrite:
+        shown = ", ".join(str(p.relative_to(out)) for p in files)
+        raise OptionError(
+            f"{out} already holds dataset {name!r} ({shown}); pass overwrite=True (physviz simulate --overwrite) "
+            "to replace it, or choose another folder."
+        )
+
+
+def write_splits(
+    ds: Any,
+    out: str | os.PathLike[str],
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a simulated Dataset as Well train/valid/test files plus stats.yaml (from train).
+
+    A folder that already holds this dataset is refused unless overwrite=True, which replaces
+    its files (a split this run leaves empty is removed, so no stale file stays). A folder that
+    holds another dataset is always refused. Each file is written atomically.
+    """
     from physviz.fields.stats import write_stats
     from physviz.fields.well_writer import to_well
 
     out = Path(out)
     name = ds.attrs["dataset_name"]
+    check_out(out, name, overwrite)
     n = ds.sizes["trajectory"]
     counts = split_counts(n, splits)
     start = 0
     train_file = None
     for split, count in zip(("train", "valid", "test"), counts):
+        target = out / "data" / split / f"{name}.hdf5"
         if count == 0:
+            target.unlink(missing_ok=True)  # only reached with overwrite: check_out refused existing files
             continue
         part = ds.isel(trajectory=slice(start, start + count))
-        path = to_well(part, out / "data" / split / f"{name}.hdf5", stats=False, dtype=None)
+        path = to_well(part, target, stats=False, dtype=None)
         if split == "train":
             train_file = path
         start += count
