@@ -35,8 +35,8 @@ def test_avit_implements_the_interface() -> None:
 
 
 def test_unknown_family_is_named() -> None:
-    with pytest.raises(ParameterError, match="Unknown model family 'walrus'; known families: avit"):
-        family_class("walrus")
+    with pytest.raises(ParameterError, match="Unknown model family 'nosuch'; known families: avit, walrus"):
+        family_class("nosuch")
 
 
 def test_build_model_refuses_overrides_of_weight_settings() -> None:
@@ -84,8 +84,8 @@ def test_version_1_files_load_without_their_run_time_settings(tmp_path: Path) ->
     _rewrite_header(path, lambda h: {**h, "version": 3})
     with pytest.raises(CorruptFileError, match="header version 3"):
         load_model(path)
-    _rewrite_header(path, lambda h: {**h, "version": 2, "family": "walrus"})
-    with pytest.raises(ParameterError, match="Unknown model family 'walrus'"):
+    _rewrite_header(path, lambda h: {**h, "version": 2, "family": "nosuch"})
+    with pytest.raises(ParameterError, match="Unknown model family 'nosuch'"):
         load_model(path)
 
 
