@@ -144,3 +144,82 @@ def test_model_runs_on_grids_the_reference_refuses(model: Walrus) -> None:
     assert model.token_grid((64, 64)) == (32, 32)  # strides (2, 1): 32 tokens, where the public code fails
     assert model.token_grid((128, 256)) == (32, 32)
     assert model.token_grid((32, 32, 32)) == (16, 16, 16)
+
+
+# -- the blocks against a literal transcription of the public code's layout ---------------------
+def _rms_group(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """RMSGroupNorm as the public code computes it: a (B, groups, C/groups, *space) view, rms_norm over space."""
+    B, C, *S = x.shape
+    y = torch.nn.functional.rms_norm(x.view(B, groups, C // groups, *S), tuple(S)).view(B, C, *S)
+    return y * weight.view(C, *([1] * len(S)))
+
+
+def _literal_time(tm, x: torch.Tensor, heads: int) -> torch.Tensor:
+    T, B, C, H, W, D = x.shape
+    hd = C // heads
+    h = _rms_group(x.reshape(T * B, C, H, W, D), tm.norm1.weight, heads)
+    h = torch.nn.functional.conv3d(h, tm.input_head.weight, tm.input_head.bias)
+    # "(t b) (he c) h w d -> (b h w d) he t c"
+    h = h.view(T, B, heads, 3 * hd, H, W, D).permute(1, 4, 5, 6, 2, 0, 3).reshape(B * H * W * D, heads, T, 3 * hd)
+    q, k, v = h.tensor_split(3, dim=-1)
+    q, k = tm.qnorm(q), tm.knorm(k)
+    pos = torch.arange(T)
+    rel = pos[None, :] - pos[:, None]  # memory - context
+    n = torch.clamp(-rel, min=0)  # one-sided buckets (causal), all exact below 16
+    bias = tm.rel_pos_bias.relative_attention_bias.weight[n].permute(2, 0, 1)[None]
+    bias = bias.masked_fill(rel[None, None] > 0, float("-inf"))
+    a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    a = a.view(B, H, W, D, heads, T, hd).permute(5, 0, 4, 6, 1, 2, 3).reshape(T * B, C, H, W, D)
+    out = torch.nn.functional.conv3d(a, tm.output_head.weight, tm.output_head.bias)
+    return out.view(T, B, C, H, W, D) + x
+
+
+def _literal_space(sm, x: torch.Tensor, heads: int) -> torch.Tensor:
+    B, C, H, W, D = x.shape
+    hd = C // heads
+    h = _rms_group(x, sm.norm1.weight, heads).permute(0, 2, 3, 4, 1)
+    ff, q, k, v = sm.fused_ff_qkv(h).split([sm.ff_dim, C, C, C], dim=-1)
+    q, k, v = (t.reshape(B, H, W, D, heads, hd).permute(0, 4, 1, 2, 3, 5) for t in (q, k, v))
+    q, k = sm.q_norm(q), sm.k_norm(k)
+    freqs = sm.rotary_emb.freqs
+    axes = []
+    for i, n in enumerate((H, W, D)):  # lucidrains' get_axial_freqs with "pixel" positions
+        f = torch.linspace(-1, 1, n)[:, None] * freqs[None]
+        f = f.repeat_interleave(2, dim=-1)
+        shape = [1, 1, 1, f.shape[-1]]
+        shape[i] = n
+        axes.append(f.view(shape))
+    pos = torch.cat(torch.broadcast_tensors(*axes), dim=-1)
+    R = pos.shape[-1]
+
+    def rot(t: torch.Tensor) -> torch.Tensor:
+        mid = t[..., :R]
+        pairs = mid.unflatten(-1, (-1, 2))
+        half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+        return torch.cat((mid * pos.cos() + half * pos.sin(), t[..., R:]), dim=-1)
+
+    q, k = rot(q), rot(k)
+    q, k, v = (t.reshape(B, heads, H * W * D, hd) for t in (q, k, v))
+    a = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    a = a.view(B, heads, H, W, D, hd).permute(0, 2, 3, 4, 1, 5).reshape(B, H, W, D, C)
+    a_ff, gate = ff.chunk(2, dim=-1)
+    out = sm.attn_out(a) + sm.ff_out(torch.nn.functional.silu(gate) * a_ff)
+    return out.permute(0, 4, 1, 2, 3) + x
+
+
+def test_blocks_match_a_literal_transcription() -> None:
+    """The channels-last blocks compute what the public code's layout computes (attention made visible)."""
+    m = _boosted()
+    blk = m.blocks[0]
+    g = torch.Generator().manual_seed(1)
+    T, B, C, H, W, D = 4, 2, m.config.hidden_dim, 6, 5, 3
+    x = torch.randn(T, B, C, H, W, D, generator=g)
+    with torch.inference_mode():
+        ref_t = _literal_time(blk.time_mixing, x, m.config.time_heads)
+        ref = _literal_space(blk.space_mixing, ref_t.reshape(T * B, C, H, W, D), m.config.num_heads)
+        ours = blk(x.permute(0, 1, 3, 4, 5, 2).contiguous()).permute(0, 1, 5, 2, 3, 4)
+        last = blk(x.permute(0, 1, 3, 4, 5, 2).contiguous(), True).permute(0, 1, 5, 2, 3, 4)
+    ref = ref.view(T, B, C, H, W, D)
+    assert float((ref - x).norm() / x.norm()) > 0.1  # the attention shows
+    assert _rel(ours, ref) < 1e-5
+    assert _rel(last[0], ref[-1]) < 1e-5  # the last-frame-only path gives the last frame
