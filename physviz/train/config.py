@@ -25,6 +25,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Resume = Literal["auto", "never"]
 Freeze = Literal["none", "processor", "middle"]
 Registry = Literal["physviz", "mpp"]
+Family = Literal["avit", "walrus"]
 Schedule = Literal["cosine", "constant"]
 Scope = Literal["rank", "global"]
 RolloutGradient = Literal["last", "all"]
@@ -47,14 +48,21 @@ class _Section(Config):
 class ModelSection(_Section):
     """Which model to train: a preset (with overrides) or weights to start from.
 
-    - ``preset``: a `ModelConfig` preset ('tiny', 'Ti', 'S', 'B', 'L').
-    - ``overrides``: ModelConfig settings changed from the preset; with ``init_from`` only
+    - ``family``: 'avit' (MPP-style AViT) or 'walrus' (`physviz.model.walrus`); a checkpoint
+      in ``init_from`` brings its own family.
+    - ``preset``: a preset of the family (AViT: 'tiny', 'Ti', 'S', 'B', 'L'; Walrus: 'tiny',
+      'small', 'released').
+    - ``overrides``: config settings changed from the preset; with ``init_from`` only
       options that leave the weights' shapes alone (delta_prediction, jitter, pad_to_patch, ...).
-    - ``init_from``: a physviz ``.safetensors`` file, an MPP checkpoint, or "bundled"; null
-      starts from random weights.
-    - ``registry``: field registry of a new model ('physviz' or 'mpp').
+    - ``init_from``: a physviz ``.safetensors`` file, an MPP checkpoint, a Walrus checkpoint
+      (``walrus.pt`` with ``extended_config.yaml`` beside it), or "bundled"; null starts from
+      random weights.
+    - ``registry``: field registry of a new AViT ('physviz' or 'mpp'); Walrus uses its field index map.
     - ``gradient_checkpointing``: recompute each block in the backward pass (less memory,
       more compute); a run-time setting of the model, not saved with it.
+    - ``every_frame``: a model causal in time (Walrus) predicts the frame after every context
+      frame in one pass; train on all of them (the loss averages every frame) instead of only the
+      last. null: on for causal models, off otherwise (rollout training uses the last frame).
     """
 
     preset: str = "tiny"
@@ -62,6 +70,8 @@ class ModelSection(_Section):
     init_from: str | None = None
     registry: Registry = "physviz"
     gradient_checkpointing: bool = False
+    family: Family = "avit"
+    every_frame: bool | None = None
 
 
 def _path_given(value: Any, label: str) -> Any:
@@ -185,6 +195,21 @@ class RolloutSection(_Section):
     gradient: RolloutGradient = "last"
 
 
+@dataclass
+class EarlyStoppingSection(_Section):
+    """Stop when the validation error stops improving, and keep the best validation weights as the final model.
+
+    Each validation (every ``valid_every`` steps, and at the end) scores the run by its one-step
+    VRMSE averaged over the validation datasets. A score lower than the best so far by more than
+    ``min_delta`` is an improvement: the weights are kept (``best.safetensors``). After
+    ``patience`` validations without one, training stops; ``steps`` is then the most it may run.
+    ``final.safetensors`` holds the best validation weights. ``patience`` 0 turns it off.
+    """
+
+    patience: int = setting(0, min=0)
+    min_delta: float = setting(0.0, min=0)
+
+
 def _output_dir(value: Any, label: str) -> Any:
     if isinstance(value, str) and not value.strip():
         raise TrainConfigError(f"Setting {label!r} is empty; give the folder the run writes to.")
@@ -228,6 +253,7 @@ class TrainConfig(_Section):
     progress: bool = True
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)
+    early_stopping: EarlyStoppingSection = field(default_factory=EarlyStoppingSection)
 
     def resolved(self) -> "TrainConfig":
         """A copy with absolute paths and dataset names filled in."""
@@ -249,6 +275,11 @@ class TrainConfig(_Section):
         """Check the model section and the output folder (and, with check_data, the datasets on disk)."""
         _check_output_dir(Path(self.output_dir).expanduser())
         _check_model(self.model)
+        if self.early_stopping.patience and not (self.valid_every and self.valid_batches):
+            raise TrainConfigError(
+                f"early_stopping.patience={self.early_stopping.patience} needs validations: set valid_every and "
+                "valid_batches above 0 (and give the data a valid_split), or set early_stopping.patience to 0."
+            )
         if check_data:
             from physviz.train.sources import inspect_dataset
 
@@ -313,6 +344,17 @@ def _skip(key: str) -> bool:
     return key in RUN_TIME_SETTINGS or (parts[0] == "data" and parts[-1] == "valid_split")
 
 
+# Sections added after checkpoints were written without them: such a checkpoint resumes while they keep their defaults.
+LATER_SECTIONS: dict[str, type[Config]] = {"early_stopping": EarlyStoppingSection}
+
+
+def _later_default(key: str, value: Any) -> bool:
+    """Whether `key` belongs to a later section and `value` is its default (absent from older checkpoints)."""
+    section, _, name = key.partition(".")
+    cls = LATER_SECTIONS.get(section)
+    return cls is not None and _flat(cls().to_dict()).get(name, object()) == value
+
+
 def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """'key: old -> new' for each setting that defines the training trajectory and differs (run-time knobs aside)."""
     a, b = _flat(old), _flat(new)
@@ -322,6 +364,8 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if _skip(key):
             continue
         va, vb = a.get(key, missing), b.get(key, missing)
+        if va is missing and _later_default(key, vb):
+            continue
         if va != vb:
             show = lambda v: "(unset)" if v is missing else repr(v)  # noqa: E731
             out.append(f"{key}: {show(va)} -> {show(vb)}")
@@ -353,6 +397,9 @@ def _check_model(m: ModelSection) -> None:
     from physviz.errors import ParameterError
     from physviz.model.config import SETTINGS, WEIGHT_SETTINGS, ModelConfig
 
+    if m.family == "walrus":
+        _check_walrus(m)
+        return
     if m.init_from is None:
         try:
             mcfg = ModelConfig.preset(m.preset, **m.overrides)
@@ -392,6 +439,36 @@ def _check_model(m: ModelSection) -> None:
             f"model.overrides {bad} are fixed by the weights in model.init_from; only options such as "
             "delta_prediction, jitter or pad_to_patch can change."
         )
+
+
+def _check_walrus(m: ModelSection) -> None:
+    """A Walrus model section: a known preset with known settings, or a checkpoint file with run-time options."""
+    from dataclasses import fields
+
+    from physviz.errors import ParameterError
+    from physviz.model.walrus.config import preset
+
+    if m.registry != "physviz":
+        raise TrainConfigError(f"model.registry={m.registry!r} is for AViT models; Walrus uses its own field index map.")
+    known = {f.name for f in fields(preset("tiny"))}
+    unknown = sorted(set(m.overrides) - known)
+    if unknown:
+        raise TrainConfigError(f"model.overrides has unknown Walrus setting(s) {unknown}; known: {sorted(known)}.")
+    if m.init_from is None:
+        try:
+            preset(m.preset, **m.overrides)
+        except (ParameterError, TypeError) as exc:
+            raise TrainConfigError(f"model: {exc}") from None
+        return
+    if m.init_from == "bundled":
+        raise TrainConfigError("model.init_from='bundled' is the bundled AViT; give a Walrus checkpoint or set family: avit.")
+    path = Path(m.init_from).expanduser()
+    if not path.is_file():
+        raise TrainConfigError(f"model.init_from {str(path)!r} does not exist (or is not a file); give a Walrus "
+                               "checkpoint (walrus.pt with extended_config.yaml beside it, or a physviz .safetensors).")
+    problem = checkpoint_file_problem(path)
+    if problem:
+        raise TrainConfigError(f"model.init_from {str(path)!r} is not a model checkpoint ({problem}).")
 
 
 def bundled_checkpoint() -> Path | None:
@@ -454,6 +531,8 @@ def read_safetensors_header(path: Path) -> dict[str, Any] | None:
 def _model_dims(cfg: TrainConfig) -> int | None:
     """The model's number of spatial dims when it can be known without torch."""
     m = cfg.model
+    if m.family == "walrus":
+        return 3  # 2D fields run as 3D with a length-1 axis
     if m.init_from is None:
         from physviz.model.config import ModelConfig
 
@@ -462,6 +541,8 @@ def _model_dims(cfg: TrainConfig) -> int | None:
     if path is None:
         return None
     header = read_safetensors_header(path)
+    if header and header.get("family") == "walrus":
+        return 3
     if header and isinstance(header.get("config"), dict):
         return int(header["config"].get("n_spatial_dims", 2))
     return 2  # MPP checkpoints are 2D

@@ -10,6 +10,9 @@ writes ``metrics.jsonl`` (flushed per line), ``config.yaml``, resume checkpoints
 metrics stream durably (temporary file, fsync, rename). After a resume, lines of the steps
 after the checkpoint appear again; the last line of a step wins.
 
+With ``early_stopping.patience``, training stops after that many validations without improvement
+and ``final.safetensors`` holds the best validation weights (kept meanwhile in ``best.pt``).
+
 ``resume: auto`` continues from the newest readable checkpoint, and refuses (changing
 nothing) when every checkpoint is unreadable, when a finished run's checkpoints are gone, or
 when the config differs from the checkpoint's in a setting that shapes training.
@@ -53,6 +56,7 @@ from physviz.train.sampler import MixedBatchSampler
 if TYPE_CHECKING:
     from physviz.model.family import PhysicsModel
 
+BEST_FILE = "best.pt"  # early stopping: the best validation weights so far
 CRASH_ENV = "PHYSVIZ_TEST_CRASH_AT_STEP"  # tests only: SIGKILL one rank once after this step
 CRASH_RANK_ENV = "PHYSVIZ_TEST_CRASH_RANK"
 
@@ -126,6 +130,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.raw = model if model is not None else self._build_model()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
+        if cfg.early_stopping.patience and all(v is None for v in self.valid):
+            raise TrainConfigError(
+                f"early_stopping.patience={cfg.early_stopping.patience} needs validation windows, but no dataset has "
+                "a valid_split with data; give one (e.g. data[0].valid_split: valid) or set early_stopping.patience to 0."
+            )
         self._bind_fields()
         self._freeze()
         self.raw.to(env.device)
@@ -138,6 +147,9 @@ class Trainer:
                                          world=env.world, rank=env.rank, seed=cfg.seed)
         self.step = 0
         self.resumed_from = 0
+        # early stopping: best validation score, its step, validations since, whether training stopped
+        self.es: dict[str, Any] = {"best": None, "best_step": 0, "bad": 0, "stopped": False}
+        self._best_sd: dict[str, Any] | None = None
 
     # -- set-up ------------------------------------------------------------------------
     def _build_model(self) -> PhysicsModel:
@@ -148,7 +160,12 @@ class Trainer:
 
         m = self.cfg.model
         try:
-            if m.init_from is None:
+            if m.init_from is None and m.family == "walrus":
+                from physviz.model.walrus.config import preset
+                from physviz.model.walrus.model import Walrus
+
+                model = Walrus(preset(m.preset, **m.overrides))
+            elif m.init_from is None:
                 mcfg = ModelConfig.preset(m.preset, **m.overrides)
                 reg = FieldRegistry.physviz(n_slots=mcfg.n_states) if m.registry == "physviz" else FieldRegistry.mpp()
                 model: PhysicsModel = AViT(mcfg, registry=reg)
@@ -189,6 +206,15 @@ class Trainer:
                     f"data[{i}] ({info.name}) has grid {info.spatial}, not a multiple of the patch size {patch}; "
                     "set model.overrides.pad_to_patch=true."
                 )
+            if info.n_steps_input < self.raw.min_context_frames:
+                raise TrainConfigError(
+                    f"data[{i}] ({info.name}): n_steps_input={info.n_steps_input} but this {self.raw.family} model needs "
+                    f"at least {self.raw.min_context_frames} context frames; raise n_steps_input."
+                )
+            try:
+                self.raw.token_grid(info.spatial)
+            except ParameterError as exc:
+                raise TrainConfigError(f"data[{i}] ({info.name}): {exc}") from None
             if len(src) < 1:
                 raise TrainConfigError(f"data[{i}] ({info.name}) holds no training window.")
             if getattr(src, "n_out", 1) != cfg.rollout.steps:
@@ -204,7 +230,7 @@ class Trainer:
 
         reg = self.raw.registry
         self.field_ids: list[torch.Tensor] = []
-        self.bcs: list[tuple[int, ...]] = []
+        self.bcs: list[Any] = []
         self.added: list[str] = []
         for i, src in enumerate(self.sources):
             info = src.info
@@ -222,7 +248,24 @@ class Trainer:
                 raise TrainConfigError(f"data[{i}] ({info.name}): {exc}") from None
             self.added += sorted(set(reg.known()) - before)
             self.field_ids.append(torch.tensor(ids, dtype=torch.long))
-            self.bcs.append(tuple(info.periodic))  # a 3D model takes 2D fields with x, y flags
+            # a 3D model takes 2D fields with x, y conditions
+            axes = ("x", "y", "z")[:len(info.spatial)]
+            conditions = info.boundary_conditions
+            if conditions is None:
+                conditions = {a: "periodic" if p else "wall" for a, p in zip(axes, info.periodic)}
+            self.bcs.append(self.raw.boundary_input(conditions, axes))
+        self.every_frame = self._every_frame()
+
+    def _every_frame(self) -> bool:
+        """Whether the loss covers the prediction after every context frame (models causal in time)."""
+        want = self.cfg.model.every_frame
+        if want and not self.raw.predicts_every_frame:
+            raise TrainConfigError(
+                f"model.every_frame=true needs a model causal in time (Walrus); this {self.raw.family} model predicts "
+                "only after the last frame. Set model.every_frame to null or false."
+            )
+        on = self.raw.predicts_every_frame if want is None else bool(want)
+        return on and self.cfg.rollout.steps == 1
 
     def _freeze(self) -> None:
         from physviz.model.surgery import freeze
@@ -260,11 +303,10 @@ class Trainer:
     def _batch_sizes(self) -> list[int]:
         """Per-rank micro-batch size of each dataset from the token budget (or its batch_size)."""
         cfg, world = self.cfg, self.env.world
-        patch = self.raw.patch_size
         out = []
         self.tokens_per_sample = []
-        for spec, src in zip(cfg.data, self.sources):
-            tok = src.info.tokens_per_sample(patch)
+        for d, (spec, src) in enumerate(zip(cfg.data, self.sources)):
+            tok = src.info.n_steps_input * math.prod(self.raw.token_grid(src.info.spatial, self.bcs[d]))
             self.tokens_per_sample.append(tok)
             n = spec.batch_size if spec.batch_size is not None else max(1, cfg.batch.tokens // tok)
             if cfg.batch.scope == "global":
@@ -364,6 +406,7 @@ class Trainer:
         else:
             torch.manual_seed(self.cfg.seed * 7919 + 104729 * env.rank + int(meta["step"]))
         self.step = self.resumed_from = int(meta["step"])
+        self.es.update(meta.get("early_stopping") or {})
 
     def _save(self) -> None:
         """Write a resume checkpoint of the current step (collective; rank 0 writes)."""
@@ -383,6 +426,7 @@ class Trainer:
                 "registry": self.raw.registry.to_dict(),
                 "parallel": self.mode,
                 "train_config": self.cfg.to_dict(),
+                "early_stopping": dict(self.es),
             }
             ck.save(ck.step_path(self.out, self.step), state)
             ck.prune(self.out, self.cfg.keep_checkpoints, upto=self.step)
@@ -401,13 +445,20 @@ class Trainer:
             return None
         return torch.tensor(std, dtype=torch.float32, device=self.env.device)
 
-    def _forward(self, d: int, x: torch.Tensor, autocast: bool = True) -> torch.Tensor:
+    def _forward(self, d: int, x: torch.Tensor, autocast: bool = True, every_frame: bool = False) -> torch.Tensor:
         with self._autocast() if autocast else nullcontext():
+            if every_frame:
+                return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d], every_frame=True)
             return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d])
 
     def _loss(self, d: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training loss of one micro-batch: next-frame, or over a rollout when y holds several frames (B, K, C, *S)."""
         cfg = self.cfg
+        if y.dim() == x.dim() - 1 and self.every_frame:
+            # one pass predicts frames 1..T; the loss averages all of them
+            pred = self._forward(d, x, every_frame=True).float()
+            target = torch.cat([x[:, 1:], y[:, None]], dim=1)
+            return loss_fn(pred.flatten(0, 1), target.flatten(0, 1), cfg.loss, self._scale(d))
         if y.dim() == x.dim() - 1:
             return loss_fn(self._forward(d, x).float(), y, cfg.loss, self._scale(d))
         return rollout_loss(lambda ctx: self._forward(d, ctx), x, y, cfg.loss, self._scale(d), cfg.rollout.gradient)
@@ -498,7 +549,7 @@ class Trainer:
         from physviz.train.data import make_loader
 
         self.last_micro = self.sampler.micro - 1
-        if self.step >= cfg.steps:
+        if self.step >= cfg.steps or self.es["stopped"]:
             return
         loader = make_loader(self.sources, self.sampler, cfg.num_workers, env.device.type == "cuda")
         it = iter(loader)
@@ -562,7 +613,10 @@ class Trainer:
                     rec = self._validate()
                     if rec is not None:
                         writer.write(rec)
+                        self._early_stop(rec)
                     t_last = time.perf_counter()
+                    if self.es["stopped"]:
+                        break
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                     self._save()
                     t_last = time.perf_counter()
@@ -575,11 +629,39 @@ class Trainer:
             bar.close()
             del it
 
+    # -- early stopping ------------------------------------------------------------------------
+    def _early_stop(self, rec: dict[str, Any]) -> None:
+        """Score a validation record; keep the weights when it improves, stop after `patience` that do not (collective)."""
+        es, cfg = self.es, self.cfg.early_stopping
+        if not cfg.patience or not rec.get("vrmse"):
+            return
+        score = float(np.mean(list(rec["vrmse"].values())))
+        if es["best"] is None or score < es["best"] - cfg.min_delta:
+            es.update(best=score, best_step=self.step, bad=0)
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            if self.env.is_main:
+                self._best_sd = {k: v.detach().cpu().clone() for k, v in sd.items()}
+                ck.save(self.out / BEST_FILE, {"step": self.step, "score": score, "model": self._best_sd})
+        else:
+            es["bad"] += 1
+            es["stopped"] = es["bad"] >= cfg.patience
+
+    def _best_weights(self) -> dict[str, Any] | None:
+        """Rank 0: the best validation weights of an early-stopping run (None when off or never validated)."""
+        if not self.cfg.early_stopping.patience or self.es["best"] is None:
+            return None
+        if self._best_sd is None:  # resumed: the weights kept on disk
+            self._best_sd = torch.load(self.out / BEST_FILE, map_location="cpu", weights_only=True)["model"]
+        return self._best_sd
+
     def _finish(self, writer: MetricsWriter) -> RunResult:
         cfg, env = self.cfg, self.env
-        rec = self._validate()
+        rec = self._validate() if not self.es["stopped"] else None
         if rec is not None:
             writer.write(rec)
+            self._early_stop(rec)
         self._save()
         final = self.out / "final.safetensors"
         model_out = None
@@ -593,12 +675,20 @@ class Trainer:
                 model_out = unwrap(self.model)
             meta = {"trained_steps": self.step, "datasets": self.names, "train_config": cfg.to_dict(),
                     "added_fields": self.added}
+            best = self._best_weights()
+            if best is not None:  # the final model is the best validation one
+                model_out.load_state_dict(best)
+                meta["early_stopping"] = {"best_step": self.es["best_step"], "best_vrmse": self.es["best"],
+                                          "stopped_at": self.step if self.es["stopped"] else None}
             prev = dict(getattr(model_out, "metadata", {}) or {})
             meta["init_from"] = prev.get("path") or prev.get("source") or cfg.model.init_from or ""
             with writing(final, "final model"):
                 save_model(model_out, final, metadata=meta)
             model_out.eval()
-            writer.write({"kind": "done", "step": self.step, "checkpoint": "final.safetensors"})
+            done: dict[str, Any] = {"kind": "done", "step": self.step, "checkpoint": "final.safetensors"}
+            if best is not None:
+                done.update(best_step=self.es["best_step"], best_vrmse=self.es["best"], stopped_early=self.es["stopped"])
+            writer.write(done)
         barrier(env)
         losses = [m["loss"] for m in records_of(writer.lines, "train")]
         return RunResult(self.out, final, self.step, losses[-1] if losses else None, self.resumed_from,
