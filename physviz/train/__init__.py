@@ -6,6 +6,8 @@
   on an xarray Dataset (options: ``FinetuneOptions``).
 - ``example_config(data_dir, output_dir, steps=...)``: a small valid config (tiny model).
 - ``WellSource``, ``XarraySource``, ``MixedBatchSampler``: the data side, usable alone.
+- ``ResumeError`` (a resume refused, nothing changed), ``OutputLockedError`` (another run owns the
+  output folder), ``OutputWriteError`` (a run file could not be written; the previous one is kept).
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ _LAZY = {
     "RunResult": "physviz.train.loop",
     "finetune": "physviz.train.api",
     "FinetuneOptions": "physviz.train.api",
+    "ResumeError": "physviz.train.checkpoints",
+    "OutputLockedError": "physviz.train.output",
+    "OutputWriteError": "physviz.train.output",
     "WellSource": "physviz.train.sources",
     "XarraySource": "physviz.train.sources",
     "MixedBatchSampler": "physviz.train.sampler",
