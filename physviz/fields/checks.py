@@ -24,7 +24,9 @@ def check_coordinate_size(where: str, shape: tuple[int, ...]) -> None:
         )
 
 
-def _check_dtype(where: str, name: str, dtype: np.dtype) -> None:
+def check_dtype(where: str, name: str, dtype: np.dtype) -> None:
+    """Refuse a complex or non-numeric field, saying how to store it instead."""
+    dtype = np.dtype(dtype)
     if dtype.kind == "c":
         raise SchemaError(
             f"{where}: field {name!r} is complex ({dtype}); physviz fields are real: store its real and imaginary "
@@ -66,7 +68,7 @@ def _check_coordinate(where: str, name: str, dims: tuple[str, ...], values: Any)
 def check_content(content: FileContent, where: str) -> None:
     """Refuse non-numeric or complex fields, axes of length zero and bad coordinates, naming the field or axis."""
     for name, v in content.variables.items():
-        _check_dtype(where, name, np.dtype(v.data.dtype))
+        check_dtype(where, name, np.dtype(v.data.dtype))
         for dim, size in zip(v.dims, np.shape(v.data) if isinstance(v.data, np.ndarray) else v.data.shape):
             if size == 0 and dim in DIM_ORDER:
                 raise SchemaError(f"{where}: axis {dim!r} of field {name!r} has length 0; the file holds no data along it.")

@@ -13,7 +13,18 @@ import numpy as np
 
 from physviz.errors import FieldFileNotFoundError, InconsistentShapeError, SchemaError, UnknownLayoutError
 from physviz.fields.detect import SPLITS, hdf5_files
-from physviz.fields.h5util import as_bool, as_count, as_python, as_str, as_str_list, dataset, read_coordinate
+from physviz.fields.checks import check_dtype
+from physviz.fields.h5util import (
+    ALLOW_EXTERNAL,
+    as_bool,
+    as_count,
+    as_python,
+    as_str,
+    as_str_list,
+    check_external,
+    dataset,
+    read_coordinate,
+)
 from physviz.fields.lazy import FileContent, H5Slab, LazyVariable
 from physviz.fields.schema import SPATIAL_DIMS, component_names, normalize_bc
 
@@ -142,7 +153,12 @@ class WellHeader:
 
 
 def read_header(path: str, f: h5py.File) -> WellHeader:
-    """A Well file's dimensions and fields (no field data); InconsistentShapeError names what is missing."""
+    """A Well file's dimensions and fields (no field data); a PhysvizError names what is missing or malformed.
+
+    Fields that are complex or not numbers, and data held in other files (unless the reader allows it,
+    see `h5util.ALLOW_EXTERNAL`), are refused here, so every reader of Well files refuses them.
+    """
+    check_external(path, f, ALLOW_EXTERNAL.get())
     dims_group = f["dimensions"]
     if not isinstance(dims_group, h5py.Group):
         raise SchemaError(f"{path}: dimensions is a dataset where The Well keeps a group of coordinates.")
@@ -167,6 +183,7 @@ def read_header(path: str, f: h5py.File) -> WellHeader:
                     f"{path}: t{order}_fields lists field {name!r} but holds no dataset of that name."
                 )
             dset = dataset(path, group, name)
+            check_dtype(path, name, dset.dtype)
             dim_varying = _dim_varying(path, dset, ndim)
             field = WellField(name, order, dset, as_bool(dset.attrs.get("sample_varying"), True),
                               as_bool(dset.attrs.get("time_varying"), True),

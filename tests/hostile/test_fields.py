@@ -348,6 +348,21 @@ def test_complex_field_in_well_file_is_refused(tmp_path):
     refused(SchemaError, lambda: physviz.open_fields(path), "w.hdf5", "'u'", "complex")
 
 
+def test_well_header_reader_used_by_training_refuses_complex_and_external(tmp_path):
+    from physviz.fields.well import read_header
+
+    path = _well(tmp_path)
+    with h5py.File(path, "a") as f:
+        u = f["t0_fields/u"][()]
+        del f["t0_fields/u"]
+        f["t0_fields"].create_dataset("u", data=u.astype(np.complex64))
+    with h5py.File(path, "r") as f:
+        refused(SchemaError, lambda: read_header(str(path), f), "w.hdf5", "'u'", "complex")
+    linked, _ = _well_with_external_link(tmp_path, str(tmp_path / "other.hdf5"))
+    with h5py.File(linked, "r") as f:
+        refused(ExternalDataError, lambda: read_header(str(linked), f), "linked.hdf5", "other.hdf5")
+
+
 def test_string_field_is_refused_at_open(tmp_path):
     path = tmp_path / "strings.nc"
     xr.Dataset({"density": (("time", "x"), np.full((3, 8), "ab"))}).to_netcdf(path)

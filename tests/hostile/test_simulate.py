@@ -95,3 +95,34 @@ def test_cli_refuses_in_one_line_and_overwrite_flag_replaces(tmp_path, capsys):
     assert _snapshot(out) == before
     assert cli_main([*args, "-s", "5", "--overwrite"]) == 0
     assert _snapshot(out) != before
+
+
+@pytest.mark.parametrize("splits", [(float("nan"), 0.0, 0.0), (float("inf"), 1.0, 1.0)])
+def test_non_finite_splits_are_refused_before_anything_is_written(tmp_path, splits):
+    from physviz.errors import ParameterError
+
+    out = tmp_path / "fhn"
+    with pytest.raises(ParameterError, match="splits"):
+        simulate("fitzhugh_nagumo", 3, out=out, splits=splits, **SMALL)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"batch_size": 0}, "batch_size"),
+    ({"max_substeps": 0}, "max_substeps"),
+    ({"warmup": float("nan")}, "warmup"),
+])
+def test_run_settings_out_of_range_are_refused(params, name):
+    from physviz.errors import ParameterError
+
+    with pytest.raises(ParameterError) as info:
+        simulate("fitzhugh_nagumo", 2, **{**SMALL, **params})
+    assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_non_finite_parameter_message_reads_as_a_sentence():
+    from physviz.errors import ParameterError
+
+    with pytest.raises(ParameterError) as info:
+        simulate("fitzhugh_nagumo", 2, k=float("inf"), **SMALL)
+    assert str(info.value) == "k=inf must be a finite number."

@@ -44,8 +44,10 @@ class SimConfig:
             raise ParameterError(f"cfl={self.cfl} must be in (0, 1].")
         if self.dt is not None and not self.dt > 0:
             raise ParameterError(f"dt={self.dt} must be positive.")
-        if self.warmup < 0:
-            raise ParameterError(f"warmup={self.warmup} must be >= 0.")
+        if not self.warmup >= 0 or not math.isfinite(self.warmup):
+            raise ParameterError(f"warmup={self.warmup} must be a finite number >= 0.")
+        if not self.max_substeps >= 1:
+            raise ParameterError(f"max_substeps={self.max_substeps} must be at least 1.")
         if self.dtype not in ("float32", "float64"):
             raise ParameterError(f"dtype={self.dtype!r} must be 'float32' or 'float64'.")
 

@@ -96,8 +96,8 @@ def _check_finite_number(name: str, value: Any, lo: float | None = None, hi: flo
     if ok and hi is not None and value > hi:
         ok = False
     if not ok:
-        rng = f"in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else (f">= {lo:g}" if lo is not None else "finite")
-        raise ParameterError(f"{name}={value!r} must be a finite number {rng}.")
+        rng = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else (f" >= {lo:g}" if lo is not None else "")
+        raise ParameterError(f"{name}={value!r} must be a finite number{rng}.")
 
 
 class _ReactionDiffusion(Solver):

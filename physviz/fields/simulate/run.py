@@ -104,8 +104,9 @@ def simulate(
         raise ParameterError(f"trajectories={trajectories} must be at least 1.")
     solver = make_solver(system, **params)
     if out is not None:
+        split_counts(trajectories, splits)
         check_out(out, solver.dataset_name(), overwrite)
-    batch = batch_size or trajectories
+    batch = trajectories if batch_size is None else batch_size
     if batch < 1:
         raise ParameterError(f"batch_size={batch_size} must be at least 1.")
     cfg = solver.config
@@ -155,7 +156,7 @@ def simulate(
 
 def split_counts(n: int, splits: tuple[float, float, float]) -> tuple[int, int, int]:
     """Trajectories per split, each non-empty split getting at least one when possible."""
-    if len(splits) != 3 or any(s < 0 for s in splits) or sum(splits) <= 0:
+    if len(splits) != 3 or not all(np.isfinite(s) and s >= 0 for s in splits) or not sum(splits) > 0:
         raise ParameterError(f"splits={splits} must be three non-negative fractions (train, valid, test).")
     fr = np.asarray(splits, dtype=float) / sum(splits)
     counts = np.floor(fr * n).astype(int)
