@@ -51,6 +51,10 @@ def bind_stores(addr):
     import torch.distributed as dist
 
     base = dist.TCPStore
+    if "master_listen_fd" not in (base.__init__.__doc__ or ""):  # torch before 2.2
+        sys.stderr.write("physviz: torch %s cannot bind its TCP stores to one address; they listen on every "
+                         "interface of this host\n" % getattr(sys.modules.get("torch"), "__version__", "?"))
+        return base
 
     class BoundTCPStore(base):
         """A TCPStore whose server listens on one address."""

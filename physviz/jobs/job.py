@@ -209,12 +209,7 @@ def submit(spec: JobSpec | dict[str, Any] | str | os.PathLike[str], store: Any =
     try:
         job._backend().submit(job)
     except BaseException as exc:
-        with _suppress():
-            job.refresh()
-        if not has_job_dir(job._record):  # nothing was made or started: keep no record of it
-            with _suppress():
-                store.remove(job.id)
-            raise
+        # kept as a failed job with the reason; one that never got a job folder has no logs (JobNotStartedError)
         job._update(status="failed", final=True, finished=time.time(), error=str(exc))
         with _suppress():
             job._backend().cancel(job, 30)

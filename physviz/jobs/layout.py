@@ -173,16 +173,20 @@ def worker_argv(spec: JobSpec, layout: Layout, rewrite: dict[str, str] | None = 
 
 
 def torchrun_argv(spec: JobSpec, layout: Layout, *, nnodes: int, endpoint: str | None, rdzv_id: str,
-                  bind: str = LOOPBACK, rewrite: dict[str, str] | None = None) -> list[str]:
+                  bind: str = LOOPBACK, rdzv_host: bool | None = None,
+                  rewrite: dict[str, str] | None = None) -> list[str]:
     """torchrun (through `physviz.jobs.bindrun`) ``... --no-python sh -c WORKER_SH ...`` for one node.
 
     Its TCP stores listen on `bind` alone: this node's address for a multi-node job, loopback for a
-    one-node job (`endpoint` None: the rendezvous is on 127.0.0.1, a free port).
+    one-node job (`endpoint` None: the rendezvous is on 127.0.0.1, a free port). `rdzv_host` says
+    whether this node hosts the rendezvous store (None: torch tells from the endpoint's address).
     """
     if endpoint is None:
-        endpoint, bind = f"{LOOPBACK}:0", LOOPBACK
+        endpoint, bind, rdzv_host = f"{LOOPBACK}:0", LOOPBACK, None
     argv = [spec.python(), "-c", bindrun_source(), bind, f"--nnodes={nnodes}", "--rdzv-backend=c10d",
             f"--rdzv-endpoint={endpoint}", f"--rdzv-id={rdzv_id}"]
+    if rdzv_host is not None:
+        argv.append(f"--rdzv-conf=is_host={int(rdzv_host)}")
     argv += [f"--nproc-per-node={spec.resources.nproc}", "--max-restarts=0", "--monitor-interval=1", "--no-python",
              "sh", "-c", WORKER_SH, "physviz-worker", layout.logs, *worker_argv(spec, layout, rewrite)]
     return argv

@@ -37,14 +37,23 @@ def _wait_done(job: pj.Job, timeout: float = 60) -> str:
 
 # -- workdir that cannot be made ------------------------------------------------------------------
 @pytest.mark.parametrize("workdir", ["/proc/nope", "/dev/null/sub"])
-def test_a_workdir_that_cannot_be_made_is_one_clear_error_and_no_record(store, workdir, tmp_path, monkeypatch):
+def test_a_workdir_that_cannot_be_made_is_one_clear_error_and_a_failed_record(store, workdir, tmp_path,
+                                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)
     keep = pj.submit(_command("keep"), store=store)
     _wait_done(keep)
     with pytest.raises(pj.JobSpecError) as e:
         pj.submit(_command(environment={"workdir": workdir}), store=store)
     assert "environment.workdir" in str(e.value) and workdir in str(e.value)
-    assert [r["id"] for r in store.records()] == [keep.id]  # nothing half made, nothing lost
+    records = store.records()
+    assert [r["id"] for r in records][0] == keep.id and len(records) == 2  # nothing lost
+    failed = pj.get(records[1]["id"], store=store)
+    assert failed.status() == "failed" and "environment.workdir" in failed.record["error"]
+    assert not failed.record.get("job_dir") and not failed.record.get("output_dir")  # no relative paths
+    with pytest.raises(JobNotStartedError, match="environment.workdir"):
+        failed.logs(0, rank=0)
+    with pytest.raises(JobNotStartedError):
+        failed.metrics(0)
     assert not (tmp_path / "logs").exists() and not (tmp_path / "output").exists()
 
 

@@ -64,6 +64,8 @@ class LocalBackend(Backend):
         argv = node_argv(spec, layout, 0, torchrun_argv(spec, layout, nnodes=1, endpoint=None, rdzv_id=job.id))
         env = {**os.environ, **job_env(spec, job.id, layout)}
         env.setdefault(THREAD_VARIABLE, str(local_threads(spec.resources.nproc)))  # the user's setting wins
+        for name in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):  # one node: workers connect over loopback
+            env.setdefault(name, "lo")
         if spec.environment.venv:
             env["PATH"] = os.path.join(spec.environment.venv, "bin") + os.pathsep + env.get("PATH", "")
         with open(layout.node_log(0), "ab") as log:

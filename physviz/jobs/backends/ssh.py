@@ -169,9 +169,9 @@ class SSHBackend(Backend):
         started = []
         for node, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
             rewrite = None if spec.ssh.shared_fs else self._rewrite(spec, layout)
-            # each node's stores listen on its own address only (one node: on loopback)
+            # each node's stores listen on its own address only (one node: on loopback); node 0 hosts the rendezvous
             launch = torchrun_argv(spec, layout, nnodes=nodes, endpoint=endpoint, rdzv_id=job.id,
-                                   bind=rdzv_addr(host), rewrite=rewrite)
+                                   bind=rdzv_addr(host), rdzv_host=node == 0, rewrite=rewrite)
             argv = node_argv(spec, layout, node, launch)
             res = sshconn.run_script(host, launch_script(spec, job.id, layout, node, argv))
             pgid = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
