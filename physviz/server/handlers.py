@@ -105,7 +105,12 @@ class PhysvizAPIHandler(APIHandler):
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking physviz.jobs call in a worker thread; map its errors to HTTP statuses."""
-        from physviz.jobs.errors import BackendError, JobNotFoundError, JobNotStartedError, JobStoreError
+        from physviz.jobs.errors import (
+            BackendError,
+            JobNotFoundError,
+            JobNotStartedError,
+            JobStoreError,
+        )
 
         loop = asyncio.get_running_loop()
         try:
