@@ -101,9 +101,21 @@ export async function readLog(
   return request(['jobs', id, 'logs'], {}, `?offset=${offset}&rank=${encodeURIComponent(rank)}`);
 }
 
-/** An EventSource on a job's log or metrics stream (cookies log it in, as for every page of the server). */
+/** The _xsrf cookie of this server (empty if there is none). */
+function xsrfToken(): string {
+  const match = document.cookie.match('\\b_xsrf=([^;]*)\\b');
+  return match ? decodeURIComponent(match[1]) : '';
+}
+
+/** An EventSource on a job's log or metrics stream.
+ *
+ * The browser sends the session cookie; an EventSource cannot send headers, so the XSRF token goes in
+ * the query (JupyterHub's single-user servers refuse cookie-authenticated API requests without it).
+ */
 export function openStream(id: string, what: 'logs' | 'metrics', query: string): EventSource {
-  return new EventSource(apiUrl('jobs', id, what, 'stream') + query);
+  const xsrf = xsrfToken();
+  const sep = query ? '&' : '?';
+  return new EventSource(apiUrl('jobs', id, what, 'stream') + query + (xsrf ? `${sep}_xsrf=${encodeURIComponent(xsrf)}` : ''));
 }
 
 /** Total steps of a job's train config, if it has one. */

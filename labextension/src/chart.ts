@@ -25,8 +25,8 @@ function fmt(v: number): string {
 /** An SVG of the series (log y-axis when every value is positive); an empty chart says so. */
 export function lossChart(series: ISeries[], width = 300, height = 170): SVGSVGElement {
   const svg = el('svg', {
-    width,
-    height,
+    width: '100%',
+    preserveAspectRatio: 'xMinYMin meet',
     viewBox: `0 0 ${width} ${height}`,
     class: 'physviz-chart',
     role: 'img'

@@ -65,9 +65,10 @@ export class JobsPanel extends Widget {
     this.addClass('physviz-JobsPanel');
     this.id = 'physviz-jobs';
     this.title.caption = 'physviz jobs';
-    const newButton = h('button', { class: 'jp-mod-styled jp-mod-accept physviz-new' }, 'New fine-tune');
+    const newButton = h('button', { class: 'jp-mod-styled jp-mod-accept physviz-new', title: 'Open the fine-tune form' },
+      'New fine-tune');
     newButton.onclick = () => this.options.openForm();
-    const refresh = h('button', { class: 'jp-mod-styled physviz-refresh', title: 'Refresh' }, 'Refresh');
+    const refresh = h('button', { class: 'jp-mod-styled physviz-refresh', title: 'Reload the job list' }, 'Refresh');
     refresh.onclick = () => void this.refresh();
     this.statusFilter = select('physviz-filter-status', 'Filter by status', [
       ['', 'all states'],
@@ -171,13 +172,13 @@ export class JobsPanel extends Widget {
     for (const r of rows) {
       if (r.kind === 'train' && typeof r.step === 'number') {
         m.train.set(r.step, typeof r.loss === 'number' ? r.loss : NaN);
-        m.lastStep = Math.max(m.lastStep ?? 0, r.step + 1);
+        m.lastStep = Math.max(m.lastStep ?? 0, r.step); // steps count from 1: 'step' is the number done
       } else if (r.kind === 'valid' && typeof r.step === 'number') {
         m.valid.set(r.step, typeof r.loss === 'number' ? r.loss : NaN);
       } else if (r.kind === 'done') {
         m.done = r;
         if (typeof r.step === 'number') {
-          m.lastStep = Math.max(m.lastStep ?? 0, r.step + 1);
+          m.lastStep = Math.max(m.lastStep ?? 0, r.step); // steps count from 1: 'step' is the number done
         }
       }
     }
@@ -295,7 +296,7 @@ export class JobsPanel extends Widget {
     const world = (res.nodes || 1) * nproc;
     const ranks: Array<[string, string]> = [];
     for (let r = 0; r < world; r++) {
-      ranks.push([String(r), `rank ${r} (stdout + stderr)`]);
+      ranks.push([String(r), `rank ${r}: stdout + stderr`]);
     }
     for (let n = 0; n < (res.nodes || 1); n++) {
       ranks.push([`node${n}`, `node ${n} launcher`]);
@@ -335,7 +336,7 @@ export class JobsPanel extends Widget {
     this.errorBox!.textContent = job.status === 'failed' && job.error ? String(job.error) : '';
     const cancel = this.detail.querySelector('.physviz-cancel') as HTMLButtonElement | null;
     if (cancel) {
-      cancel.disabled = TERMINAL.includes(job.status);
+      cancel.hidden = TERMINAL.includes(job.status); // a finished job has nothing left to cancel
     }
   }
 
@@ -409,7 +410,8 @@ export class JobsPanel extends Widget {
     let offset = 0;
     const append = (text: string) => {
       const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-      box.textContent = ((box.textContent || '') + text).slice(-LOG_LIMIT);
+      // progress bars redraw their line with a carriage return: show each state on its own line
+      box.textContent = ((box.textContent || '') + text.replace(/\r(?!\n)/g, '\n')).slice(-LOG_LIMIT);
       if (atEnd) {
         box.scrollTop = box.scrollHeight;
       }
