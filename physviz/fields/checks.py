@@ -1,13 +1,14 @@
 """Checks every opened file passes: numeric fields, non-empty axes, finite ordered coordinates of sane size."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from physviz.errors import SchemaError
 from physviz.fields.lazy import FileContent
-from physviz.fields.schema import DIM_ORDER, SPATIAL_DIMS
+from physviz.fields.schema import DIM_ORDER, SPATIAL_DIMS, check_field_name
 
 # More points than this along one coordinate is no real grid (a damaged or hostile header): 2**27 float64 is 1 GiB.
 MAX_COORDINATE_POINTS = 1 << 27
@@ -44,7 +45,11 @@ def _check_coordinate(where: str, name: str, dims: tuple[str, ...], values: Any)
     if axis not in ("time", *SPATIAL_DIMS):
         return
     values = np.asarray(values)
-    if values.dtype.kind not in "iuf" or values.size == 0:
+    if values.dtype.kind not in "iuf":
+        raise SchemaError(
+            f"{where}: coordinate {axis!r} holds {values.dtype} values, not numbers; a grid's points must be numbers."
+        )
+    if values.size == 0:
         return
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise SchemaError(f"{where}: coordinate {axis!r} holds NaN or infinite values; fix the file's {name!r} values.")
@@ -67,7 +72,14 @@ def _check_coordinate(where: str, name: str, dims: tuple[str, ...], values: Any)
 
 def check_content(content: FileContent, where: str) -> None:
     """Refuse non-numeric or complex fields, axes of length zero and bad coordinates, naming the field or axis."""
+    params = content.attrs.get("simulation_parameters")
+    if params is not None and not isinstance(params, Mapping):
+        raise SchemaError(f"{where}: attribute simulation_parameters is {params!r}, not a map of names to values.")
     for name, v in content.variables.items():
+        try:
+            check_field_name(name)
+        except SchemaError as exc:
+            raise SchemaError(f"{where}: {exc}") from None
         check_dtype(where, name, np.dtype(v.data.dtype))
         for dim, size in zip(v.dims, np.shape(v.data) if isinstance(v.data, np.ndarray) else v.data.shape):
             if size == 0 and dim in DIM_ORDER:

@@ -63,6 +63,8 @@ def kind_of(path: str | os.PathLike[str]) -> str:
         raise UnknownLayoutError(
             f"{p}: this directory holds no .hdf5/.h5 files, no data/{{train,valid,test}} split and is not a Zarr store."
         )
+    if not p.is_file():
+        raise NotHDF5Error(f"{p}: not a regular file (a pipe, socket or device); give the path of a field file or folder.")
     if p.stat().st_size == 0:
         raise NotHDF5Error(f"{p}: the file is empty; expected HDF5, NetCDF or Zarr.")
     if has_hdf5_signature(p):

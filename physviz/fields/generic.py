@@ -97,7 +97,10 @@ def _map_onto_schema(
         raise SchemaError(f"{path}: no spatial dimension found among {list(raw.dims)}; map one with names={{'dims': {{...: 'x'}}}}.")
     variables: dict[str, LazyVariable] = {}
     for name, var in ds.data_vars.items():
-        check_field_name(str(name))
+        try:
+            check_field_name(str(name))
+        except SchemaError as exc:
+            raise SchemaError(f"{path}: {exc}") from None
         order = tuple(d for d in DIM_ORDER if d in var.dims)
         v = var.variable.transpose(*order)
         stored = original.get(str(name), str(name))

@@ -138,6 +138,8 @@ def _n_trajectories(content: FileContent) -> int:
 def read_content(path: str | os.PathLike[str], opts: Mapping[str, Any]) -> FileContent:
     """Read a file or directory into a lazy FileContent (the backend's core)."""
     opts = dict(opts)
+    if isinstance(opts.get("field_names"), str):
+        opts["field_names"] = [opts["field_names"]]
     nonfinite = opts.get("nonfinite", "raise")
     if nonfinite not in NONFINITE_POLICIES:
         raise OptionError(f"nonfinite={nonfinite!r} is not one of {NONFINITE_POLICIES}.")

@@ -49,13 +49,21 @@ def _default_bcs(path: str, ndim: int, override: Any) -> dict[str, Any]:
     return {a: kind for a in axes}
 
 
+def _check_name(path: str, name: str) -> None:
+    """check_field_name, naming the file."""
+    try:
+        check_field_name(name)
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from None
+
+
 def _channel_names(path: str, n: int, given: list[str] | None) -> list[str]:
     """Names of the channels of a per-seed `data` array."""
     if given is not None:
         if len(given) != n:
             raise UnknownFieldError(f"{path}: field_names has {len(given)} names but the data has {n} channel(s).")
         for g in given:
-            check_field_name(g)
+            _check_name(path, g)
         return list(given)
     name = Path(path).name.lower()
     if "rdb" in name or "swe" in name or "shallow" in name:
@@ -242,7 +250,7 @@ def _read_tensor(path: str, manager: Any, f: h5py.File, opts: dict[str, Any], ch
     names = opts.get("field_names") or ["u"]
     if len(names) != 1:
         raise UnknownFieldError(f"{path}: the `tensor` layout holds one field, but field_names has {len(names)}.")
-    check_field_name(names[0])
+    _check_name(path, names[0])
     dims = ("trajectory", "time", *SPATIAL_DIMS[:ndim])
     variables = _flat_fields(path, manager, f, {"tensor": names[0]}, check, dims)
     if "nu" in f:  # Darcy flow: a coefficient field per sample, constant in time

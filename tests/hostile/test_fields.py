@@ -473,3 +473,54 @@ def test_physviz_attrs_round_trip_still_reads(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         physviz.fields.describe(path)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.nc"
+    os.mkfifo(fifo)
+    exc = refused(PhysvizError, lambda: physviz.open_fields(fifo), "pipe.nc")
+    assert "regular file" in str(exc)
+
+
+@pytest.mark.parametrize("writer", ["netcdf", "well"])
+def test_text_coordinate_is_refused(tmp_path, writer):
+    if writer == "netcdf":
+        path = tmp_path / "labels.nc"
+        xr.Dataset({"density": (("time", "x"), np.ones((3, 4)))}, coords={"x": list("abcd")}).to_netcdf(path)
+    else:
+        path = _well(tmp_path)
+        with h5py.File(path, "a") as f:
+            del f["dimensions/x"]
+            f["dimensions"].create_dataset("x", data=np.array([b"a"] * 8))
+    refused(SchemaError, lambda: physviz.open_fields(path), path.name, "'x'", "number")
+
+
+def test_invalid_field_name_names_the_file(tmp_path):
+    path = tmp_path / "names.nc"
+    xr.Dataset({"my-field": (("time", "x"), np.ones((3, 4)))}).to_netcdf(path)
+    refused(SchemaError, lambda: physviz.open_fields(path), "names.nc", "my-field")
+    well = _well(tmp_path)
+    with h5py.File(well, "a") as f:
+        f["t0_fields"].attrs["field_names"] = ["u", "bad-name"]
+        f["t0_fields"]["bad-name"] = f["t0_fields/u"]
+    refused(SchemaError, lambda: physviz.open_fields(well), "w.hdf5", "bad-name")
+
+
+def test_simulation_parameters_attr_not_a_map_is_refused(tmp_path, capsys):
+    path = tmp_path / "params.nc"
+    ds = _plain()
+    ds.attrs["simulation_parameters"] = "[1, 2]"
+    ds.to_netcdf(path)
+    refused(SchemaError, lambda: physviz.open_fields(path), "params.nc", "simulation_parameters")
+    assert cli_main(["info", str(path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_pdebench_field_names_option_checked_naming_the_file(tmp_path):
+    path = tmp_path / "1D_diff-sorp_NA_NA.h5"
+    with h5py.File(path, "w") as f:
+        for s in ("0000", "0001"):
+            f.create_group(s).create_dataset("data", data=np.ones((3, 8, 1), dtype=np.float32))
+    refused(SchemaError, lambda: physviz.open_fields(path, field_names=["bad name"]), path.name, "bad name")
+    with physviz.open_fields(path, field_names="conc") as ds:  # one name as a plain string
+        assert list(ds.data_vars) == ["conc"]
