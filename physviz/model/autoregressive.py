@@ -10,7 +10,7 @@ import numpy as np
 
 from physviz.errors import NonFiniteFieldError, ParameterError, SchemaError, UnknownFieldError
 from physviz.fields.schema import decode_attr
-from physviz.model.inputs import boundary_flags, check_dataset, check_field_names, check_int
+from physviz.model.inputs import boundary_flags, check_dataset, check_field_names, check_int, checked_boundaries
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -37,7 +37,7 @@ class RolloutPlan:
 def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None) -> list[int]:
     """Registry indices of a field set (the model's registry decides; one family preferred)."""
     try:
-        return [int(i) for i in model.registry.lookup_fields(list(names), family=family)]
+        return [int(i) for i in model.field_ids(list(names), family=family).tolist()]
     except (KeyError, UnknownFieldError) as exc:
         raise UnknownFieldError(
             f"The model has no embedding for some of {list(names)}: {exc} Fine-tune with the field appended, "
@@ -97,8 +97,10 @@ def plan_rollout(
         start += n_time
     if context is None:
         context = min(default_context, start)
-    if context < 1:
-        raise ParameterError(f"context={context}: a rollout needs at least one context frame.")
+    need = max(1, int(model.min_context_frames))
+    if context < need:
+        frames = "one context frame" if need == 1 else f"{need} context frames ({model.family} sets its step from the change between frames)"
+        raise ParameterError(f"context={context}: this model needs at least {frames}.")
     if start - context < 0 or start > n_time:
         raise ParameterError(
             f"start={start} with context={context} needs frames {start - context}..{start - 1}, "
@@ -178,7 +180,8 @@ def iter_rollout(
     model = model.to(dev).eval()
     x = torch.from_numpy(_context_array(ds, plan)).to(dev)
     ids = torch.tensor(plan.field_ids, dtype=torch.long, device=dev)
-    bcs = torch.tensor(plan.bcs, dtype=torch.long, device=dev)
+    conditions = checked_boundaries(ds.attrs.get("boundary_conditions"), plan.spatial)
+    bcs = torch.tensor(model.boundary_input(conditions, plan.spatial), dtype=torch.long, device=dev)
     has_traj = any("trajectory" in ds[f].dims for f in plan.fields)
     coords = {d: ds[d].values for d in plan.spatial if d in ds.coords}
     use_autocast = bool(autocast_bf16)  # bf16 autocast on CUDA or CPU

@@ -100,6 +100,32 @@ class PhysicsModel(nn.Module, metaclass=abc.ABCMeta):
         """Parameters that exist only so checkpoints load and never train."""
         return []
 
+    # -- what a family may refine (defaults fit a patch model taking periodic flags) --------------
+    def idle_parameters(self, data_dims: set[int]) -> list[nn.Parameter]:
+        """Parameters that data of these spatial dims never reach (a weight set of other dims), left out of training."""
+        return []
+
+    @property
+    def min_context_frames(self) -> int:
+        """Fewest input frames a forward pass takes."""
+        return 1
+
+    @property
+    def predicts_every_frame(self) -> bool:
+        """Whether ``forward(x, ids, bcs, every_frame=True)`` returns a prediction after every input frame (causal in time)."""
+        return False
+
+    def token_grid(self, spatial: Sequence[int], bcs: Any = None) -> tuple[int, ...]:
+        """Tokens per axis the model makes of a grid of `spatial` points (a partial patch counts as one)."""
+        p = self.patch_size
+        return tuple(max(1, -(-int(s) // p)) for s in spatial)
+
+    def boundary_input(self, conditions: Mapping[str, Any] | None, axes: Sequence[str]) -> Any:
+        """The ``bcs`` argument of `forward` for checked conditions (axis -> condition or [low, high]): periodic flags."""
+        from physviz.fields.schema import periodic_flags
+
+        return periodic_flags(conditions, list(axes))
+
     # -- shared by every family ----------------------------------------------------------------
     @property
     def registry(self) -> FieldRegistry:

@@ -156,18 +156,24 @@ def boundary_flags(boundary_conditions: Any, spatial: list[str] | tuple[str, ...
     stores it); a condition must be one of `physviz.fields.schema.BC_TYPES`. A missing attr or axis is
     not periodic.
     """
-    from physviz.fields.schema import BC_TYPES, decode_attr, normalize_bc, periodic_flags
+    from physviz.fields.schema import periodic_flags
+
+    return periodic_flags(checked_boundaries(boundary_conditions, spatial), spatial)
+
+
+def checked_boundaries(boundary_conditions: Any, spatial: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
+    """A Dataset's ``attrs['boundary_conditions']`` as {axis: condition or [lower, upper]} for the axes of `spatial`, each checked (None if absent)."""
+    from physviz.fields.schema import BC_TYPES, decode_attr, normalize_bc
 
     bcs = decode_attr(boundary_conditions)
     if bcs is None:
-        return periodic_flags(None, spatial)
+        return None
     if not isinstance(bcs, Mapping):
         raise SchemaError(
             f"attrs['boundary_conditions']={bcs!r} must be a mapping of axis -> condition, e.g. "
             f"{{'x': 'periodic', 'y': 'wall'}} (conditions: {', '.join(BC_TYPES)}; [lower, upper] per axis also works)."
         )
-    checked = {d: normalize_bc(bcs[d], f"attrs['boundary_conditions'][{d!r}]") for d in spatial if d in bcs}
-    return periodic_flags(checked, spatial)
+    return {d: normalize_bc(bcs[d], f"attrs['boundary_conditions'][{d!r}]") for d in spatial if d in bcs}
 
 
 def device_names() -> list[str]:

@@ -2,7 +2,8 @@
 
 - `ensure_field_slots(model, names)`: registry indices of a field set, appending unknown
   fields to the registry and widening the model when the registry outgrows it.
-- `expand_fields(model, k)`: `k` more field slots (MPP's ``expand_projections``).
+- `expand_fields(model, k)`: `k` more field slots (MPP's ``expand_projections``; Walrus: encoder
+  columns and decoder rows).
 - `add_refiner(model, width)`: graft a fresh full-resolution refiner.
 - `freeze(model, mode)`: MPP's fine-tuning presets ("none", "processor", "middle").
 
@@ -56,9 +57,12 @@ def expand_fields(model: PhysicsModel, k: int) -> None:
     predictions for old fields shift slightly until fine-tuned. The registry's slot count
     follows the model's.
     """
-    m = _avit(model, "expand_fields")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ParameterError(f"expand_fields(k={k!r}): k must be a whole number of at least 1.")
+    if model.family == "walrus":
+        _expand_walrus(model, k)
+        return
+    m = _avit(model, "expand_fields")
     old = m.config.n_states
     bag = m.space_bag
     dev, dtype = bag.weight.device, bag.weight.dtype
@@ -75,6 +79,37 @@ def expand_fields(model: PhysicsModel, k: int) -> None:
     m.debed.out_bias = nn.Parameter(head_b)
     if m.refine is not None:
         m.refine.expand(k)
+    m.config = m.config.replace(n_states=old + k)
+    registry = m.registry
+    registry.n_slots = max(registry.n_slots, old + k)
+
+
+def _expand_walrus(model: PhysicsModel, k: int) -> None:
+    """Walrus: `k` more columns of each encoder's first kernel (``embed.*.proj1.weight``) and rows of each decoder's output (``debed.*.proj2``).
+
+    New columns and rows get the convolutions' default init; the field-embedding scale
+    sqrt((n_states - 3) / n_fields) follows the new slot count.
+    """
+    m = model
+    old = int(m.config.n_states)
+    for enc in m.embed.values():  # type: ignore[attr-defined]
+        conv = enc.proj1
+        w = conv.weight
+        fresh = nn.Conv3d(old + k, conv.out_channels, conv.kernel_size, bias=False).to(device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            fresh.weight[:, :old] = w
+        conv.in_channels = old + k
+        conv.weight = nn.Parameter(fresh.weight.detach(), requires_grad=w.requires_grad)
+    for dec in m.debed.values():  # type: ignore[attr-defined]
+        conv = dec.proj2
+        w = conv.weight
+        fresh_t = nn.ConvTranspose3d(conv.in_channels, old + k, conv.kernel_size).to(device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            fresh_t.weight[:, :old] = w
+            fresh_t.bias[:old] = conv.bias
+        conv.out_channels = old + k
+        conv.weight = nn.Parameter(fresh_t.weight.detach(), requires_grad=w.requires_grad)
+        conv.bias = nn.Parameter(fresh_t.bias.detach(), requires_grad=conv.bias.requires_grad)
     m.config = m.config.replace(n_states=old + k)
     registry = m.registry
     registry.n_slots = max(registry.n_slots, old + k)

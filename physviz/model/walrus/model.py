@@ -208,6 +208,29 @@ class Walrus(PhysicsModel):
         """Any grid is accepted (strides are chosen per axis, padded where needed)."""
         return True
 
+    @property
+    def min_context_frames(self) -> int:
+        """2: the step size is set by the change between context frames."""
+        return 2
+
+    @property
+    def predicts_every_frame(self) -> bool:
+        """True when causal in time: one pass predicts the frame after every input frame."""
+        return bool(self.config.causal_in_time)
+
+    def boundary_input(self, conditions: Mapping[str, Any] | None, axes: Sequence[str]) -> Any:
+        """Walrus [low, high] codes per axis from checked conditions (wall, open, periodic; missing: wall)."""
+        conds = conditions or {}
+        return walrus_bcs([conds.get(a, "wall") for a in axes], len(axes))[:len(axes)]
+
+    def idle_parameters(self, data_dims: set[int]) -> list[nn.Parameter]:
+        """The encoder and decoder weight sets of dims no data has (2D data never reaches embed.3 / debed.3)."""
+        idle: list[nn.Parameter] = []
+        for key in self.embed:
+            if int(key) not in data_dims:
+                idle += list(self.embed[key].parameters()) + list(self.debed[key].parameters())
+        return idle
+
     def field_parameters(self) -> list[nn.Parameter]:
         """The field embedding (first encoder kernels) and the decoder's output kernels and biases."""
         params: list[nn.Parameter] = []
@@ -350,8 +373,8 @@ class Walrus(PhysicsModel):
         return self._network(x, labels, codes, last_only=False, jitter=use, gen=generator)
 
     def _step(self, x: torch.Tensor, labels: torch.Tensor, codes: Sequence[Sequence[int]], jitter: bool,
-              gen: torch.Generator | None) -> torch.Tensor:
-        """Next frame (B, C, *S) from a window x (B, T, C, *S) in physical units."""
+              gen: torch.Generator | None, every_frame: bool = False) -> torch.Tensor:
+        """Next frame (B, C, *S) from a window x (B, T, C, *S) in physical units (every_frame: (B, T, C, *S))."""
         B, T, C = x.shape[:3]
         if T < 2:
             raise ParameterError(
@@ -363,19 +386,26 @@ class Walrus(PhysicsModel):
             d = (flat[:, 1:] - flat[:, :-1]).square().mean(dim=(1, 3)).sqrt().clamp(min=RMS_FLOOR)
         shape = (B, C) + (1,) * (x.dim() - 3)
         xn = x / s.view(B, 1, *shape[1:])
+        if every_frame:
+            y = self._network(xn.transpose(0, 1), labels, codes, last_only=False, jitter=jitter, gen=gen)
+            return x + y.transpose(0, 1) * d.view(B, 1, *shape[1:])
         y = self._network(xn.transpose(0, 1), labels, codes, last_only=True, jitter=jitter, gen=gen)[-1]
         return x[:, -1] + y * d.view(shape)
 
-    def forward(self, x: torch.Tensor, field_ids: Any, bcs: Any) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, field_ids: Any, bcs: Any, *, every_frame: bool = False) -> torch.Tensor:
         """Next frame (B, C, *S) from a window (B, T, C, *S), field slots (C,) and boundary conditions.
 
+        ``every_frame`` (causal models): the prediction after every input frame, (B, T, C, *S),
+        entry t being frame t + 1, all from one pass (how a causal model trains on every frame).
         In training with ``config.jitter`` each call jitters the patch grid at random (as Walrus trains).
         """
         x = self._window(x)
         labels = self._labels(field_ids, x.shape[2])
         codes = walrus_bcs(bcs, x.dim() - 3)
         jitter = self.training and self.config.jitter
-        return self._step(x, labels, codes, jitter, None)
+        if every_frame and not self.predicts_every_frame:
+            raise ParameterError("every_frame=True needs a model causal in time (config.causal_in_time).")
+        return self._step(x, labels, codes, jitter, None, every_frame)
 
     def predict(self, x: torch.Tensor, field_ids: Any, bcs: Any, *, ensemble: int = 1,
                 jitter_seed: int | None = None) -> torch.Tensor:
