@@ -73,6 +73,8 @@ def _map_onto_schema(
     path: str, engine: str | None, raw: Any, opts: dict[str, Any], check_finite: bool, missing_chunks: str
 ) -> FileContent:
     """Rename an opened Dataset onto the schema and wrap its variables lazily."""
+    for k, c in raw.coords.items():
+        check_coordinate_size(f"{path}: coordinate {str(k)!r}", tuple(c.shape))
     if engine == "zarr":
         from physviz.fields.zarr_check import check_chunks, check_metadata
 

@@ -524,3 +524,16 @@ def test_pdebench_field_names_option_checked_naming_the_file(tmp_path):
     refused(SchemaError, lambda: physviz.open_fields(path, field_names=["bad name"]), path.name, "bad name")
     with physviz.open_fields(path, field_names="conc") as ds:  # one name as a plain string
         assert list(ds.data_vars) == ["conc"]
+
+
+def test_absurd_declared_coordinate_in_zarr_is_refused_before_reading(tmp_path):
+    import zarr
+
+    store = tmp_path / "huge.zarr"
+    root = zarr.open_group(store, mode="w", zarr_format=2)
+    x = root.create_array("x", shape=(20_000_000_000,), chunks=(1 << 20,), dtype="f8")
+    x.attrs["_ARRAY_DIMENSIONS"] = ["x"]
+    d = root.create_array("density", shape=(2, 20_000_000_000), chunks=(1, 1 << 20), dtype="f8")
+    d.attrs["_ARRAY_DIMENSIONS"] = ["time", "x"]
+    for missing_chunks in ("raise", "fill"):
+        refused(SchemaError, lambda: physviz.open_fields(store, missing_chunks=missing_chunks), "huge.zarr", "'x'", "20000000000")
