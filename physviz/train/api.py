@@ -131,7 +131,7 @@ def finetune(model: PhysicsModel, train_ds: xr.Dataset, valid_ds: xr.Dataset | N
         raise OptionError("finetune() needs an xarray Dataset with a 'time' dimension as train_ds.")
     n_time = int(train_ds.sizes["time"])
     n_out = opts.rollout.steps
-    n_in = opts.n_steps_input or max(1, min(model.context_frames, n_time - n_out))
+    n_in = opts.n_steps_input or max(int(getattr(model, "min_context_frames", 1)), min(model.context_frames, n_time - n_out))
     out = opts.output_dir if opts.output_dir is not None else tempfile.mkdtemp(prefix="physviz-finetune-")
     name = str(train_ds.attrs.get("dataset_name") or "dataset")
     cfg = opts.train_config(name, n_in, out, validate=valid_ds is not None)

@@ -345,7 +345,8 @@ def _skip(key: str) -> bool:
 
 
 # Sections added after checkpoints were written without them: such a checkpoint resumes while they keep their defaults.
-LATER_SECTIONS: dict[str, type[Config]] = {"early_stopping": EarlyStoppingSection}
+# (model: family and every_frame came later; their defaults are what older checkpoints trained with)
+LATER_SECTIONS: dict[str, type[Config]] = {"early_stopping": EarlyStoppingSection, "model": ModelSection}
 
 
 def _later_default(key: str, value: Any) -> bool:

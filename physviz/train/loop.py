@@ -239,7 +239,7 @@ class Trainer:
                 if self.cfg.finetune.append_fields:
                     ids = ensure_field_slots(self.raw, info.channels, family=info.family)
                 else:
-                    ids = reg.lookup_fields(info.channels, family=info.family)
+                    ids = [int(i) for i in self.raw.field_ids(info.channels, family=info.family).tolist()]
             except UnknownFieldError as exc:
                 raise TrainConfigError(
                     f"data[{i}] ({info.name}): {exc} (or set finetune.append_fields=true)"
@@ -271,6 +271,9 @@ class Trainer:
         from physviz.model.surgery import freeze
 
         freeze(self.raw, self.cfg.finetune.freeze)
+        dims = {len([s for s in src.info.spatial if s > 1]) for src in self.sources}
+        for p in self.raw.idle_parameters(dims):  # a weight set no dataset reaches gets no gradient
+            p.requires_grad = False
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optimizer

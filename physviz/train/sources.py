@@ -126,6 +126,7 @@ class SourceInfo:
     std: list[float] | None = None  # per-channel scale for the loss (stats.yaml std)
     family: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    boundary_conditions: dict[str, Any] | None = None  # axis -> 'periodic'|'wall'|'open' or [lower, upper]
 
     @property
     def n_spatial_dims(self) -> int:
@@ -155,6 +156,7 @@ class WellSource:
         first = infos[0]
         self.info = SourceInfo(name, self.channels, first.spatial, periodic_flags(first.bcs, SPATIAL_DIMS[:len(first.spatial)]),
                                self.n_in, int(self.offsets[-1]), std, family)
+        self.info.boundary_conditions = dict(first.bcs or {})
         self._handles: dict[int, Any] = {}
 
     def __len__(self) -> int:
@@ -255,6 +257,7 @@ class XarraySource:
         periodic = periodic_flags(report.boundary_conditions, spatial)
         self.info = SourceInfo(name or str(ds.attrs.get("dataset_name") or "dataset"), chans, shape, periodic,
                                self.n_in, self.n_traj * self.per_traj, std, family)
+        self.info.boundary_conditions = dict(report.boundary_conditions or {})
         self._arrays: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
