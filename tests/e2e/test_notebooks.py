@@ -31,6 +31,7 @@ NOTEBOOKS = {
     "teaching_demo.ipynb": ("teaching demo OK", 1, 0),
     "own_data.ipynb": ("own data OK", 3, 1),
     "remote_finetune.ipynb": ("remote fine-tune OK", 3, 0),
+    "walrus.ipynb": ("walrus OK", 2, 0),
 }
 
 
