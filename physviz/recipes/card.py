@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from physviz.recipes.recipe import Recipe
 
 TEMPLATE = Path(__file__).resolve().parent / "card_template.md"
-TRANSFER_TEMPLATE = Path(__file__).resolve().parent / "card_transfer_template.md"
+TRANSFER_TEMPLATE = Path(__file__).resolve().parent / "card_transfer_template.md"  # the early-stopping protocol
+TRANSFER_FIXED_TEMPLATE = Path(__file__).resolve().parent / "card_transfer_fixed_template.md"  # fixed fine-tune steps
 RECIPE_KEYS = ("name", "train", "finish", "context", "eval_trajectories", "eval_steps", "eval_ensemble", "rollout_steps")
 TABLE_SPANS = ("one_step", "rollout_10", "rollout_30")
 
@@ -128,15 +129,56 @@ def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str)
     rows = [f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
             f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |"
             for task, sizes in transfer["results"].items() for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0]))]
+    if transfer.get("protocol") == "early_stopping":
+        return _transfer_early_stopping(transfer, figure)
     cells = [r for sizes in transfer["results"].values() for r in sizes.values()]
     wins = {m: sum(r["pretrained"][m] < r["scratch"][m] for r in cells) for m in ("one_step", "rollout_5")}
-    return Template(TRANSFER_TEMPLATE.read_text()).substitute(
+    return Template(TRANSFER_FIXED_TEMPLATE.read_text()).substitute(
         rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
         finetune_steps=transfer["finetune_steps"], finetune_lr=f"{transfer['finetune_lr']:g}",
         finetune=f" (the fine-tunes also with finetune {transfer['finetune']})" if transfer["finetune"] else "",
         test_trajectories=transfer["test_trajectories"], total=len(cells),
         one_step_wins=wins["one_step"], one_step_verdict=_holds(wins["one_step"] == len(cells)),
         rollout_5_wins=wins["rollout_5"], rollout_5_verdict=_holds(wins["rollout_5"] == len(cells)),
+        figure=f"\n![transfer]({figure})\n" if figure else "")
+
+
+def _matched(e: dict[str, Any]) -> str:
+    """How many trajectories scratch needs, in words."""
+    need = e["scratch_trajectories"]
+    if need is None:
+        return f"more than {e['largest']} (never within the sizes measured)"
+    return f"{need:.1f} (gain {e['gain']:.1f}x)"
+
+
+def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> str:
+    """The transfer section of the early-stopping protocol: curves' table, efficiency gain and floor."""
+    rows = []
+    for task, sizes in transfer["results"].items():
+        for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0])):
+            p, s = r["pretrained"], r["scratch"]
+            rows.append(f"| {task} | {n} | {_fmt(p['one_step'])} | {_fmt(s['one_step'])} | {_fmt(p['rollout_5'])} | "
+                        f"{_fmt(s['rollout_5'])} | {p.get('best_step', '-')} / {s.get('best_step', '-')} |")
+    labels = {"one_step": "one-step", "rollout_5": "5-step"}
+    eff = [f"- {task}, {labels[m]}: pretrained at {e['reference']}: {_fmt(e['pretrained'])}; scratch matches it at "
+           f"{_matched(e)} trajectories."
+           for task, metrics in sorted(transfer["efficiency"].items()) for m, e in metrics.items()]
+    floor = transfer["floor"]
+    fails = floor["fails"]
+    reference = next((e["reference"] for m in transfer["efficiency"].values() for e in m.values()), 2)
+    return Template(TRANSFER_TEMPLATE.read_text()).substitute(
+        rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
+        finetune_lr=f"{transfer['finetune_lr']:g}",
+        finetune=f"; the fine-tunes also with finetune {transfer['finetune']}" if transfer["finetune"] else "",
+        valid_trajectories=transfer["valid_trajectories"], patience=transfer["patience"],
+        valid_every=transfer["valid_every"], max_steps=transfer["max_steps"],
+        test_trajectories=transfer["test_trajectories"], reference=reference,
+        efficiency="\n".join(eff) if eff else "- not measured (no runs at that size).",
+        floor_upto=floor["upto"], floor_verdict=_holds(floor["held"]),
+        floor_wins=floor["cells"] - len(fails), floor_cells=floor["cells"],
+        floor_fails=("; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
+                                                f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})"
+                                                for f in fails)) if fails else "",
         figure=f"\n![transfer]({figure})\n" if figure else "")
 
 

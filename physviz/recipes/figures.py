@@ -65,7 +65,8 @@ def plot_figures(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
 
 def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
-    """Transfer curves: VRMSE against fine-tuning trajectories, pretrained vs scratch, one-step and 5-step."""
+    """Transfer curves: VRMSE against fine-tuning trajectories, pretrained vs scratch, one-step and 5-step (with
+    the early-stopping protocol's efficiency marks: the pretrained error at the reference size, where scratch meets it)."""
     import matplotlib.ticker
 
     tasks = sorted(transfer["results"])
@@ -78,6 +79,12 @@ def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
             ax = axes[0, i]
             for kind, style in (("pretrained", "o-"), ("scratch", "s--")):
                 ax.semilogx(ns, [rows[str(n)][kind][metric] for n in ns], style, label=kind)
+            eff = transfer.get("efficiency", {}).get(task, {}).get(metric)
+            if eff:  # the pretrained error at the reference size, and where scratch reaches it
+                ax.axhline(eff["pretrained"], color="0.6", lw=0.8, ls=":")
+                if eff["scratch_trajectories"] is not None:
+                    ax.axvline(eff["scratch_trajectories"], color="0.6", lw=0.8, ls=":",
+                               label=f"scratch matches at {eff['scratch_trajectories']:.1f}")
             ax.set_xticks(ns, [str(n) for n in ns])  # one plain label per size (no crowded minor ticks)
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_title(f"{task}: {title}", fontsize=9)

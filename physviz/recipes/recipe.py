@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from physviz.errors import OptionError
 from physviz.typed_config import Config, dump_yaml, setting
@@ -20,7 +20,15 @@ class RecipeError(OptionError):
 
 @dataclass
 class TransferSettings(Config):
-    """The transfer experiment of a recipe: tasks, fine-tuning set sizes and the fine-tune runs."""
+    """The transfer experiment of a recipe: tasks, fine-tuning set sizes and the fine-tune runs.
+
+    ``protocol``: 'fixed_steps' gives each run ``finetune_steps`` steps; 'early_stopping' trains
+    each run until the one-step VRMSE on ``valid_trajectories`` other trajectories has not improved
+    by more than ``min_delta`` for ``patience`` validations (every ``valid_every`` steps, at most
+    ``max_steps``) and evaluates the best validation weights; its card reports how many
+    trajectories scratch needs to match the pretrained model at ``reference_size``, and the floor
+    (pretrained better at every size up to ``floor_upto``).
+    """
 
     config_name: ClassVar[str] = "recipe"
     config_error: ClassVar[type[OptionError]] = RecipeError
@@ -32,6 +40,16 @@ class TransferSettings(Config):
     finetune_lr: float = setting(5e-4, above=0)
     rollout: int = setting(5, min=1)  # rollout steps of the k-step VRMSE
     finetune: dict[str, Any] = field(default_factory=dict)  # physviz.train `finetune` settings of the pretrained arm
+    protocol: Literal["fixed_steps", "early_stopping"] = "fixed_steps"
+    valid_trajectories: int = setting(8, min=1)
+    valid_every: int = setting(50, min=1)
+    valid_batches: int = setting(8, min=1)
+    patience: int = setting(5, min=1)
+    min_delta: float = setting(0.0, min=0)
+    max_steps: int = setting(5000, min=1)
+    optimizer: dict[str, Any] = field(default_factory=dict)  # physviz.train optimizer settings of both arms
+    reference_size: int = setting(2, min=1)
+    floor_upto: int = setting(8, min=1)
 
 
 @dataclass

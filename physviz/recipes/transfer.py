@@ -1,8 +1,17 @@
 """The transfer experiment of the model card (as MPP's paper does it): pretrain without some systems, then
-fine-tune on a few trajectories of them against the same architecture trained from scratch."""
+fine-tune on a few trajectories of them against the same architecture trained from scratch.
+
+Two protocols (``transfer.protocol`` of a recipe): 'fixed_steps' gives every run the same number of
+steps; 'early_stopping' trains every run until its one-step VRMSE on validation trajectories (other
+seeds than the fine-tuning pool and the test set) stops improving, then evaluates its best validation
+weights, and reports the efficiency gain (`trajectories_to_match`) and the floor (`transfer_floor`).
+"""
 from __future__ import annotations
 
 import copy
+import math
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +19,8 @@ from physviz.recipes.recipe import Recipe, RecipeError, TransferSettings, run_tr
 
 TRANSFER_SEED = 700_000  # seeds of the fine-tuning pools (one per task, 1000 apart)
 TRANSFER_TEST_SEED = 800_000  # seeds of the transfer test sets
+TRANSFER_VALID_SEED = 750_000  # seeds of the validation sets of the early-stopping protocol
+METRICS = ("one_step", "rollout_5")
 
 
 def settings(recipe: Recipe) -> TransferSettings:
@@ -21,12 +32,14 @@ def settings(recipe: Recipe) -> TransferSettings:
 
 
 def _transfer_data(recipe: Recipe, workdir: Path, progress: bool) -> dict[str, dict[str, Any]]:
-    """Per task: a pool of max(sizes) trajectories written as nested subsets, and a test set."""
+    """Per task: a pool of max(sizes) trajectories written as nested subsets, a test set and (early
+    stopping) a validation set, copied into each subset's ``data/valid``."""
     from physviz.fields import to_well
     from physviz.fields.simulate.run import simulate
 
     ex = settings(recipe)
     sizes = sorted(ex.sizes)
+    early = ex.protocol == "early_stopping"
     out: dict[str, dict[str, Any]] = {}
     for t, (task, spec) in enumerate(sorted(ex.tasks.items())):
         spec = dict(spec)
@@ -34,13 +47,23 @@ def _transfer_data(recipe: Recipe, workdir: Path, progress: bool) -> dict[str, d
         root = workdir / "transfer" / task
         paths = {n: root / f"n{n}" for n in sizes}
         test = root / "test.hdf5"
+        valid = root / "valid.hdf5"
         if not all((p / "stats.yaml").exists() for p in paths.values()) or not test.exists():
             pool = simulate(system, sizes[-1], seed=TRANSFER_SEED + 1000 * t, progress=progress, **spec)
             for n, p in paths.items():
                 to_well(pool.isel(trajectory=slice(0, n)), p / "data" / "train" / f"{task}_{n}.hdf5")
             to_well(simulate(system, ex.test_trajectories, seed=TRANSFER_TEST_SEED + 1000 * t, progress=progress,
                              **spec), test, stats=False)
-        out[task] = {"train": paths, "test": test}
+        if early:
+            if not valid.exists():
+                to_well(simulate(system, ex.valid_trajectories, seed=TRANSFER_VALID_SEED + 1000 * t,
+                                 progress=progress, **spec), valid, stats=False)
+            for n, p in paths.items():
+                target = p / "data" / "valid" / f"{task}_valid.hdf5"
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(valid, target)
+        out[task] = {"train": paths, "test": test, "valid": valid if early else None}
     return out
 
 
@@ -48,9 +71,15 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
     """physviz.train config of one transfer run: fine-tune `pretrained`, or the same architecture from scratch (None)."""
     ex = settings(recipe)
     base = copy.deepcopy(recipe.train)
-    cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": None}],
-           "steps": ex.finetune_steps, "checkpoint_every": 0, "valid_every": 0,
-           "optimizer": {**base.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10}}
+    optimizer = {**base.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10}
+    if ex.protocol == "early_stopping":
+        cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": "valid"}],
+               "steps": ex.max_steps, "checkpoint_every": 0, "valid_every": ex.valid_every,
+               "valid_batches": ex.valid_batches, "optimizer": {**optimizer, **ex.optimizer},
+               "early_stopping": {"patience": ex.patience, "min_delta": ex.min_delta}}
+    else:
+        cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": None}],
+               "steps": ex.finetune_steps, "checkpoint_every": 0, "valid_every": 0, "optimizer": optimizer}
     if pretrained is not None:
         cfg["model"] = {"init_from": str(pretrained)}
         cfg["finetune"] = dict(ex.finetune)  # e.g. blocks_lr_scale: only a pretrained model has a processor to keep
@@ -59,7 +88,7 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
 
 def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Any]:
     """Pretrain without the excluded systems, then fine-tune vs scratch per task and size; evaluate one-step and k-step."""
-    from physviz.model.checkpoint import load_model
+    from physviz.model.checkpoint import load_model, read_model_info
     from physviz.recipes.corpus import corpus_entries
     from physviz.recipes.evaluate import evaluate, load_eval, model_predictor
 
@@ -67,6 +96,7 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
     data = _transfer_data(recipe, workdir, progress)
     pre = run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
     k = ex.rollout
+    early = ex.protocol == "early_stopping"
     results: dict[str, Any] = {}
     for task, d in data.items():
         _, fields, bcs, test = load_eval(d["test"])
@@ -75,12 +105,68 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
             row = {}
             for kind in ("pretrained", "scratch"):
                 cfg = transfer_config(recipe, path, f"{task}_{n}", pre if kind == "pretrained" else None)
-                model = load_model(run_train(cfg, workdir / "transfer" / task / f"{kind}_n{n}"))
+                final = run_train(cfg, workdir / "transfer" / task / f"{kind}_n{n}")
+                model = load_model(final)
                 skill = evaluate(model_predictor(model, fields, bcs), test, recipe.context, k, fields)
                 row[kind] = {"one_step": skill.one_step, f"rollout_{k}": skill.mean_rollout(k),
                              "rollout_5": skill.mean_rollout(5)}
+                if early:
+                    meta = read_model_info(final).get("metadata", {})
+                    stop = meta.get("early_stopping") or {}
+                    row[kind].update(steps=int(meta.get("trained_steps", 0)), best_step=stop.get("best_step"),
+                                     valid_vrmse=stop.get("best_vrmse"))
             results[task][str(n)] = row
-    return {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
-            "pretrain_steps": int(recipe.train.get("steps", 0)), "excluded": list(recipe.exclude),
-            "finetune_steps": ex.finetune_steps, "finetune_lr": ex.finetune_lr, "finetune": dict(ex.finetune),
-            "test_trajectories": ex.test_trajectories}
+    out = {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
+           "pretrain_steps": int(recipe.train.get("steps", 0)), "excluded": list(recipe.exclude),
+           "finetune_steps": ex.finetune_steps, "finetune_lr": ex.finetune_lr, "finetune": dict(ex.finetune),
+           "test_trajectories": ex.test_trajectories}
+    if early:
+        out.update(protocol="early_stopping", valid_trajectories=ex.valid_trajectories, valid_every=ex.valid_every,
+                   patience=ex.patience, min_delta=ex.min_delta, max_steps=ex.max_steps,
+                   optimizer={**recipe.train.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10,
+                              **ex.optimizer},
+                   efficiency=efficiency(results, ex.reference_size),
+                   floor=transfer_floor(results, ex.floor_upto))
+    return out
+
+
+# -- what the early-stopping protocol reports ------------------------------------------------------
+def trajectories_to_match(sizes: Sequence[int], errors: Sequence[float], target: float) -> float | None:
+    """How many trajectories a curve (errors at sizes, ascending) needs to reach `target`: the first size where it
+    is at most `target`, interpolated linearly in log n from the size before; None when it never does."""
+    pairs = sorted(zip(sizes, errors))
+    for i, (n, e) in enumerate(pairs):
+        if e <= target:
+            if i == 0:
+                return float(n)
+            n0, e0 = pairs[i - 1]
+            frac = (e0 - target) / (e0 - e)
+            return float(math.exp(math.log(n0) + frac * (math.log(n) - math.log(n0))))
+    return None
+
+
+def efficiency(results: dict[str, Any], reference: int = 2) -> dict[str, Any]:
+    """Per task and metric: the pretrained error at `reference` trajectories, how many trajectories scratch needs to
+    match it (None: more than the largest size) and the gain (that number over `reference`)."""
+    out: dict[str, Any] = {}
+    for task, rows in results.items():
+        if str(reference) not in rows:
+            continue
+        sizes = sorted(int(n) for n in rows)
+        out[task] = {}
+        for m in METRICS:
+            target = rows[str(reference)]["pretrained"][m]
+            need = trajectories_to_match(sizes, [rows[str(n)]["scratch"][m] for n in sizes], target)
+            out[task][m] = {"reference": reference, "pretrained": target, "scratch_trajectories": need,
+                            "largest": sizes[-1], "gain": None if need is None else need / reference}
+    return out
+
+
+def transfer_floor(results: dict[str, Any], upto: int = 8) -> dict[str, Any]:
+    """The floor: pretrained better than scratch at every size up to `upto`, one-step and 5-step; the cells that fail."""
+    fails = [{"task": task, "trajectories": int(n), "metric": m, "pretrained": r["pretrained"][m],
+              "scratch": r["scratch"][m]}
+             for task, rows in sorted(results.items()) for n, r in sorted(rows.items(), key=lambda kv: int(kv[0]))
+             if int(n) <= upto for m in METRICS if not r["pretrained"][m] < r["scratch"][m]]
+    cells = sum(1 for rows in results.values() for n in rows if int(n) <= upto) * len(METRICS)
+    return {"upto": upto, "held": not fails and cells > 0, "cells": cells, "fails": fails}

@@ -135,7 +135,7 @@ def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
     assert "gray_scott_3d_spots" in names and "euler_high_mach" in names  # every 2D system and the 3D one
     assert bundled.rollout_steps == [10, 30] and bundled.eval_ensemble == 4 and bundled.finish["steps"] == 800
     assert bundled.transfer is None
-    transfer = Recipe.load("bundled_transfer")
+    transfer = Recipe.load("bundled_transfer_fixed")
     assert not any(e.system == "euler" for e in corpus_entries(transfer))
     assert transfer.transfer is not None and transfer.transfer.finetune_steps == 300
     assert transfer.transfer.sizes == [25, 50, 100, 200] and transfer.transfer.finetune_lr == 5e-4

@@ -1,0 +1,121 @@
+"""The transfer experiment with early stopping: data with a validation split, the efficiency gain, the floor, the card."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from physviz.recipes.recipe import Recipe
+from physviz.recipes.transfer import efficiency, trajectories_to_match, transfer_floor
+
+
+def _row(p1: float, s1: float, p5: float, s5: float) -> dict:
+    return {"pretrained": {"one_step": p1, "rollout_5": p5, "best_step": 100},
+            "scratch": {"one_step": s1, "rollout_5": s5, "best_step": 300}}
+
+
+RESULTS = {"near": {"1": _row(0.30, 0.50, 0.6, 0.9), "2": _row(0.25, 0.40, 0.5, 0.8), "4": _row(0.20, 0.30, 0.45, 0.6),
+                    "8": _row(0.18, 0.20, 0.4, 0.45), "16": _row(0.15, 0.16, 0.38, 0.40)},
+           "far": {"1": _row(0.5, 0.6, 0.9, 1.0), "2": _row(0.45, 0.58, 0.8, 0.95), "4": _row(0.44, 0.57, 0.8, 0.79),
+                   "8": _row(0.43, 0.56, 0.7, 0.9), "16": _row(0.42, 0.55, 0.7, 0.85)}}
+
+
+def test_trajectories_to_match_interpolates_in_log_n() -> None:
+    # scratch 0.40 at 2 and 0.30 at 4: 0.35 is halfway in log n, sqrt(8)
+    assert trajectories_to_match([1, 2, 4, 8], [0.5, 0.4, 0.3, 0.2], 0.35) == pytest.approx(math.sqrt(8))
+    assert trajectories_to_match([1, 2, 4], [0.5, 0.4, 0.3], 0.4) == pytest.approx(2.0)
+    assert trajectories_to_match([1, 2, 4], [0.1, 0.4, 0.3], 0.2) == 1.0  # already there at the smallest size
+    assert trajectories_to_match([1, 2, 4], [0.5, 0.4, 0.3], 0.25) is None  # never: "more than 4"
+    assert trajectories_to_match([4, 1, 2], [0.3, 0.5, 0.4], 0.35) == pytest.approx(math.sqrt(8))  # any order
+
+
+def test_efficiency_and_floor_of_a_results_table() -> None:
+    eff = efficiency(RESULTS, reference=2)
+    near = eff["near"]["one_step"]  # pretrained 0.25 at 2; scratch 0.30 at 4, 0.20 at 8: halfway, sqrt(32)
+    assert near["pretrained"] == 0.25 and near["scratch_trajectories"] == pytest.approx(math.sqrt(32))
+    assert near["gain"] == pytest.approx(math.sqrt(32) / 2)
+    assert eff["far"]["one_step"]["scratch_trajectories"] is None and eff["far"]["one_step"]["largest"] == 16
+    floor = transfer_floor(RESULTS, upto=8)
+    assert floor["cells"] == 16 and not floor["held"]
+    assert [(f["task"], f["trajectories"], f["metric"]) for f in floor["fails"]] == [("far", 4, "rollout_5")]
+    assert transfer_floor({"near": RESULTS["near"]}, upto=8)["held"]
+
+
+def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) -> None:
+    from physviz.recipes.card import _transfer
+    from physviz.recipes.figures import plot_transfer
+
+    transfer = {"protocol": "early_stopping", "results": RESULTS, "pretrained_on": ["a"], "pretrain_steps": 3000,
+                "excluded": ["euler"], "finetune_steps": 150, "finetune_lr": 1e-3, "finetune": {},
+                "test_trajectories": 16, "valid_trajectories": 8, "valid_every": 50, "patience": 6, "min_delta": 0.0,
+                "max_steps": 4000, "efficiency": efficiency(RESULTS, 2), "floor": transfer_floor(RESULTS, 8)}
+    text = _transfer(transfer, "t.png", "cmd")
+    assert "| near | 2 | 0.2500 | 0.4000 | 0.5000 | 0.8000 | 100 / 300 |" in text
+    assert f"scratch matches it at {math.sqrt(32):.1f} (gain {math.sqrt(32) / 2:.1f}x) trajectories" in text
+    assert "far, one-step: pretrained at 2: 0.4500; scratch matches it at more than 16" in text
+    assert "**does not hold** (15 of 16); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
+    assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
+    assert plot_transfer(transfer, tmp_path).stat().st_size > 1000
+
+
+def test_transfer_recipes_load_with_their_protocols() -> None:
+    from physviz.recipes.transfer import transfer_config
+
+    new, old = Recipe.load("bundled_transfer"), Recipe.load("bundled_transfer_fixed")
+    assert new.transfer.protocol == "early_stopping" and new.transfer.sizes == [1, 2, 4, 8, 16, 32]
+    assert old.transfer.protocol == "fixed_steps" and old.transfer.sizes == [25, 50, 100, 200]
+    cfg = transfer_config(new, Path("/d"), "near_2", Path("/pre.safetensors"))
+    assert cfg["early_stopping"] == {"patience": 6, "min_delta": 0.0} and cfg["steps"] == 4000
+    assert cfg["data"][0]["valid_split"] == "valid" and cfg["valid_every"] == 50
+    assert cfg["optimizer"]["schedule"] == "constant" and cfg["optimizer"]["lr"] == 1e-3
+    scratch = transfer_config(new, Path("/d"), "near_2", None)
+    assert scratch["model"] == new.train["model"] and {k: v for k, v in scratch.items() if k not in ("model", "finetune")} \
+        == {k: v for k, v in cfg.items() if k not in ("model", "finetune")}  # same settings, other start
+    fixed = transfer_config(old, Path("/d"), "near_25", None)
+    assert fixed["steps"] == 300 and fixed["valid_every"] == 0 and "early_stopping" not in fixed
+
+
+def _train_here(cfg: dict, out: Path, overrides: tuple = ()) -> Path:
+    """run_train without the subprocess (the same physviz.train run, one torch import for the whole test)."""
+    from physviz.train.loop import run
+
+    final = out / "final.safetensors"
+    if not final.exists():
+        run({**cfg, "output_dir": str(out), "progress": False})
+    return final
+
+
+@pytest.mark.slow
+def test_early_stopping_transfer_runs_end_to_end_at_toy_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretrain, then per size a pretrained and a scratch run with early stopping on validation trajectories of
+    other seeds, evaluated on the test set; the results carry efficiency and floor."""
+    import physviz.recipes.transfer as transfer
+    from physviz.fields import open_fields
+    from physviz.recipes.corpus import make_corpus
+    from physviz.recipes.transfer import run_transfer
+
+    monkeypatch.setattr(transfer, "run_train", _train_here)
+
+    recipe = Recipe.load("bundled_transfer")
+    recipe.only, recipe.corpus_scale, recipe.eval_trajectories, recipe.eval_steps = ["fitzhugh_nagumo"], 0.01, 1, 6
+    recipe.train = {**recipe.train, "steps": 2, "checkpoint_every": 0, "log_every": 1, "progress": False,
+                    "batch": {"tokens": 256}, "model": {"preset": "tiny", "overrides": {"context_frames": 4}}}
+    ex = recipe.transfer
+    ex.tasks = {"near": {"system": "euler", "regime": "low_mach", "resolution": 16, "steps": 9}}
+    ex.sizes, ex.test_trajectories, ex.valid_trajectories = [1, 2], 1, 1
+    ex.max_steps, ex.valid_every, ex.valid_batches, ex.patience, ex.reference_size = 6, 2, 1, 1, 1
+    ex.finetune = {}
+    make_corpus(recipe, tmp_path, progress=False)
+    out = run_transfer(recipe, tmp_path, progress=False)
+    assert out["protocol"] == "early_stopping" and set(out["results"]["near"]) == {"1", "2"}
+    for row in out["results"]["near"].values():
+        for kind in ("pretrained", "scratch"):
+            r = row[kind]
+            assert math.isfinite(r["one_step"]) and math.isfinite(r["rollout_5"])
+            assert 2 <= r["steps"] <= 6 and r["best_step"] in range(2, r["steps"] + 1, 2)
+    assert set(out["efficiency"]["near"]) == {"one_step", "rollout_5"} and out["floor"]["cells"] == 4
+    valid = open_fields(tmp_path / "transfer" / "near" / "n2", split="valid")
+    train = open_fields(tmp_path / "transfer" / "near" / "n2", split="train")
+    assert valid.sizes["trajectory"] == 1 and train.sizes["trajectory"] == 2
+    assert not (valid["density"].values[0] == train["density"].values[0]).all()  # other trajectories
