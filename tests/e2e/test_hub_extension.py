@@ -224,6 +224,19 @@ class HubConsole(Console):
         return out
 
 
+@pytest.fixture
+def jp_asyncio_loop():
+    """No asyncio loop of pytest-jupyter here: its autouse fixtures (the plugin is loaded by the server tests)
+    would close, or run its cleanup in, the loop Playwright's sync API keeps running for the module's browser."""
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    """Nothing to clean: this module starts no in-process Jupyter server (see jp_asyncio_loop)."""
+    yield
+
+
 @contextlib.contextmanager
 def two_browsers() -> Iterator[tuple[tuple[Any, Console], tuple[Any, Console]]]:
     """One headless Debian Chromium with two separate contexts (cookie jars), each with its console log."""
@@ -401,6 +414,48 @@ def test_bob_cannot_reach_alice_jobs_and_sees_only_his_own(world: World) -> None
 
     assert [j.name for j in physviz.jobs.list(store=world.hub.store("alice"))] == ["ns32 fine-tune"]
     assert [j.name for j in physviz.jobs.list(store=world.hub.store("bob"))] == ["bob-smoke"]
+
+
+def test_cancel_asks_first_then_ends_the_job(world: World) -> None:
+    import physviz.jobs
+
+    page = world.alice.page
+    # This time the form comes from the command palette.
+    page.locator(".jp-LabShell").click(position={"x": 700, "y": 500})
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("New Fine-tune")
+    page.locator(".lm-CommandPalette-item", has_text="physviz: New Fine-tune Job").first.click()
+    form = page.locator(".physviz-FinetuneForm:visible")
+    form.wait_for(timeout=20_000)
+    form.locator("input[name='data']").fill("ns32")
+    form.locator("input[name='name']").fill("long run")
+    form.locator("input[name='steps']").fill("5000")
+    form.locator(".physviz-submit").click()
+    result = form.locator(".physviz-result.physviz-ok", has_text="long run")
+    result.wait_for(timeout=30_000)
+    job_id = result.get_attribute("data-job-id")
+    panel = open_sidebar(world.alice)
+    row = panel.locator(f"li.physviz-job[data-id='{job_id}']")
+    row.wait_for(timeout=20_000)
+    status = panel.locator(".physviz-detail-status")
+    page.wait_for_function(
+        "document.querySelector('.physviz-detail-status')?.dataset.status === 'running'", timeout=60_000)
+    # The first answer keeps it running ...
+    panel.locator("button.physviz-cancel").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=10_000)
+    assert "long run" in dialog.inner_text()
+    dialog.locator("button", has_text="Keep running").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+    assert physviz.jobs.get(job_id, store=world.hub.store("alice")).status() == "running"
+    # ... the second ends it.
+    panel.locator("button.physviz-cancel").click()
+    page.locator(".jp-Dialog button", has_text="Cancel job").click()
+    page.wait_for_function(
+        "document.querySelector('.physviz-detail-status')?.dataset.status === 'cancelled'", timeout=60_000)
+    assert status.inner_text() == "cancelled" and not panel.locator("button.physviz-cancel").is_visible()
+    assert physviz.jobs.get(job_id, store=world.hub.store("alice")).status() == "cancelled"
+    wait_for(lambda: row.get_attribute("data-status") == "cancelled", 30, "the list to show it cancelled")
 
 
 def test_no_console_errors(world: World) -> None:

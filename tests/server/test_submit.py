@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -154,3 +157,9 @@ async def test_a_good_form_starts_a_local_fine_tune_that_completes(jp_fetch, sto
     assert {"train", "done"} <= kinds, metrics
     assert max(m["step"] for m in metrics if m["kind"] == "train") >= 3
     assert [j.id for j in _jobs(store)] == [job["id"]]
+    # What the sidebar's "open in notebook" writes reattaches and loads the fine-tuned model.
+    code = (f"import physviz, physviz.jobs\njob = physviz.jobs.get({job['id']!r})\njob.wait()\n"
+            "model = physviz.load_model(job.fetch() / 'final.safetensors')\nprint(type(model).__name__, 'loaded')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PHYSVIZ_JOB_STORE": str(store)})
+    assert out.returncode == 0 and "loaded" in out.stdout, out.stderr[-2000:]
