@@ -80,7 +80,11 @@ def _map_onto_schema(
 
         check_metadata(path, [str(k) for k in raw.variables])
         if missing_chunks == "raise":
-            check_chunks(path, [str(k) for k in raw.variables])
+            blocks = {
+                str(k): (tuple(v.shape), tuple(v.encoding.get("shards") or v.encoding.get("chunks") or ()))
+                for k, v in raw.variables.items()
+            }
+            check_chunks(path, blocks)
     nm = _name_map(opts.get("names"))
     renames = _renames(path, raw, nm)
     try:

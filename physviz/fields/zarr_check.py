@@ -22,12 +22,6 @@ def _open_array(store: str, name: str) -> Any:
     return zarr.open_array(store, path=name, mode="r")
 
 
-def _grid(arr: Any) -> tuple[int, ...]:
-    """How many chunks (or shards, the stored objects) along each axis."""
-    block = getattr(arr, "shards", None) or arr.chunks
-    return tuple(-(-int(s) // int(b)) for s, b in zip(arr.shape, block))
-
-
 def _present(folder: Path) -> set[str]:
     """The chunk keys stored under an array's folder (relative, '/'-separated)."""
     found: set[str] = set()
@@ -61,21 +55,24 @@ def check_metadata(store: str, names: Iterable[str]) -> None:
             )
 
 
-def check_chunks(store: str, names: Iterable[str]) -> None:
-    """Refuse a store whose arrays lack chunk files (read back as the fill value), naming array and chunks."""
-    for name in names:
+def check_chunks(store: str, blocks: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> None:
+    """Refuse a store whose arrays lack chunk files (read back as the fill value), naming array and chunks.
+
+    blocks: array name -> (shape, chunk or shard shape), as xarray's encoding gives them. The listing is
+    counted first; only an array with too few files is opened to name the missing keys.
+    """
+    for name, (shape, block) in blocks.items():
         folder = Path(store) / name
-        if not folder.is_dir():
+        if not folder.is_dir() or not block:
             continue  # inline or consolidated-only arrays have no folder to list
-        arr = _open_array(store, name)
-        grid = _grid(arr)
+        grid = tuple(-(-int(s) // int(b)) for s, b in zip(shape, block))
         expected = 1
         for g in grid:
             expected *= g
         present = _present(folder)
         if len(present) >= expected:
             continue
-        encode = arr.metadata.encode_chunk_key
+        encode = _open_array(store, name).metadata.encode_chunk_key
         missing = [k for k in (encode(c) for c in itertools.product(*(range(g) for g in grid))) if k not in present]
         if missing:
             raise CorruptFileError(
