@@ -10,7 +10,13 @@ from physviz.errors import CorruptFileError, OptionError, SchemaError
 from physviz.fields.checks import check_coordinate_size
 from physviz.fields.lazy import FileContent, LazyVariable, VariableArray
 from physviz.fields.name_map import NameMap
-from physviz.fields.schema import DIM_ORDER, SPATIAL_DIMS, check_field_name, decode_attr, normalize_bc
+from physviz.fields.schema import (
+    DIM_ORDER,
+    SPATIAL_DIMS,
+    check_field_name,
+    decode_attr,
+    normalize_bc,
+)
 
 FORMAT = "xarray"
 

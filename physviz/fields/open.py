@@ -8,13 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from physviz.errors import CorruptFileError, InconsistentShapeError, OptionError, UnknownFieldError, UnknownLayoutError
+from physviz.errors import (
+    CorruptFileError,
+    InconsistentShapeError,
+    OptionError,
+    UnknownFieldError,
+    UnknownLayoutError,
+)
 from physviz.fields import detect
 from physviz.fields.lazy import (
+    NONFINITE_POLICIES,
     FieldArray,
     FileContent,
     LazyVariable,
-    NONFINITE_POLICIES,
     NumpyArray,
     RepeatedArray,
     StackedArray,

@@ -10,7 +10,13 @@ import numpy as np
 
 from physviz.errors import InconsistentShapeError, SchemaError, UnknownFieldError
 from physviz.fields.h5util import as_python, dataset, read_coordinate
-from physviz.fields.lazy import FieldArray, FileContent, H5Slab, LazyVariable, StackedArray
+from physviz.fields.lazy import (
+    FieldArray,
+    FileContent,
+    H5Slab,
+    LazyVariable,
+    StackedArray,
+)
 from physviz.fields.schema import SPATIAL_DIMS, check_field_name, normalize_bc
 
 FORMAT = "pdebench"

@@ -11,9 +11,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from physviz.errors import FieldFileNotFoundError, InconsistentShapeError, SchemaError, UnknownLayoutError
-from physviz.fields.detect import SPLITS, hdf5_files
+from physviz.errors import (
+    FieldFileNotFoundError,
+    InconsistentShapeError,
+    SchemaError,
+    UnknownLayoutError,
+)
 from physviz.fields.checks import check_dtype
+from physviz.fields.detect import SPLITS, hdf5_files
 from physviz.fields.h5util import (
     ALLOW_EXTERNAL,
     as_bool,

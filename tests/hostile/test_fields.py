@@ -536,4 +536,4 @@ def test_absurd_declared_coordinate_in_zarr_is_refused_before_reading(tmp_path):
     d = root.create_array("density", shape=(2, 20_000_000_000), chunks=(1, 1 << 20), dtype="f8")
     d.attrs["_ARRAY_DIMENSIONS"] = ["time", "x"]
     for missing_chunks in ("raise", "fill"):
-        refused(SchemaError, lambda: physviz.open_fields(store, missing_chunks=missing_chunks), "huge.zarr", "'x'", "20000000000")
+        refused(SchemaError, lambda m=missing_chunks: physviz.open_fields(store, missing_chunks=m), "huge.zarr", "'x'", "20000000000")

@@ -54,7 +54,7 @@ def test_a_second_system_into_the_same_folder_is_refused_even_with_overwrite(tmp
     simulate("navier_stokes", 3, seed=0, out=out, **SMALL)
     before = _snapshot(out)
     for overwrite in (False, True):
-        _refused(lambda: simulate("fitzhugh_nagumo", 3, out=out, overwrite=overwrite, **SMALL),
+        _refused(lambda o=overwrite: simulate("fitzhugh_nagumo", 3, out=out, overwrite=o, **SMALL),
                  str(out), "navier_stokes_decaying", "fitzhugh_nagumo")
     assert _snapshot(out) == before
     with physviz.open_fields(out) as ds:  # still readable
