@@ -73,7 +73,9 @@ def generate_corpus(
             continue
         n = max(3, round(entry.trajectories * scale))
         t0 = time.perf_counter()
-        simulate(entry.system, n, seed=seed + 1000 * i, out=target, progress=progress, **entry.params)
+        # No stats.yaml: an interrupted simulate, whose partial files are rewritten.
+        simulate(entry.system, n, seed=seed + 1000 * i, out=target, overwrite=True, progress=progress,
+                 **entry.params)
         seconds[entry.name()] = time.perf_counter() - t0
     return seconds
 
