@@ -4,8 +4,9 @@ The Hub logs users in with a shared password and starts each one's JupyterLab wi
 SimpleLocalProcessSpawner (a home folder per user, no system users) and its own physviz job store
 ($PHYSVIZ_JOB_STORE in the user's home). alice opens the physviz sidebar, submits a small local
 fine-tune of the bundled model from the Launcher's form (after the form refused bad values next to
-their fields), watches it complete with its loss curve drawn, reloads and finds it again, and opens
-it in a notebook. bob's requests to alice's jobs API are refused and his sidebar lists only his own
+their fields), watches it complete with its loss curve drawn, reloads and finds it again, opens
+it in a notebook, cancels a second job from the sidebar (after a confirmation), and finds both jobs
+again after the Hub restarts her server. bob's requests to alice's jobs API are refused and his sidebar lists only his own
 job. No console errors. Screenshots go to tests/artifacts/hub_extension/.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "physviz-hub-test"
+SERVICE_TOKEN = "physviz-test-service-token-0123456789"
 STEPS = 4
 CHP_PLACES = (REPO / ".venv" / "share" / "physviz-node" / "node_modules" / ".bin" / "configurable-http-proxy",)
 
@@ -65,6 +67,10 @@ c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.LocalProcessSpawner.interrupt_timeout = 5
 c.LocalProcessSpawner.term_timeout = 3
+# a service token for the test: stop and start a user's server through the Hub's REST API
+c.JupyterHub.services = [{{"name": "physviz-test", "api_token": {service_token!r}}}]
+c.JupyterHub.load_roles = [{{"name": "physviz-test", "scopes": ["admin:servers", "admin:users"],
+                             "services": ["physviz-test"]}}]
 c.Spawner.environment = {{
     # each user's server keeps its own job store, in the user's home
     "PHYSVIZ_JOB_STORE": lambda spawner: os.path.join(tmp, "homes", spawner.user.name, ".physviz", "jobs.sqlite"),
@@ -104,6 +110,25 @@ class Hub:
     def tail(self, n: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else "(no log)"
 
+    def api(self, method: str, path: str) -> tuple[int, Any]:
+        """Call the Hub's REST API with the test service's token."""
+        import urllib.error
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.url}/hub/api/{path}", method=method,
+                                     headers={"Authorization": f"token {SERVICE_TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                body = r.read()
+                return r.status, json.loads(body) if body.strip() else None
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
+
+    def server_ready(self, user: str) -> bool:
+        status, info = self.api("GET", f"users/{user}")
+        server = (info or {}).get("servers", {}).get("", {}) if status == 200 else {}
+        return bool(server.get("ready"))
+
 
 @contextlib.contextmanager
 def running_hub(tmp: Path) -> Iterator[Hub]:
@@ -112,7 +137,7 @@ def running_hub(tmp: Path) -> Iterator[Hub]:
     config = tmp / "jupyterhub_config.py"
     config.write_text(HUB_CONFIG.format(
         tmp=str(tmp), port=port, hub_port=hub_port, api_port=api_port, chp=configurable_http_proxy(),
-        password=PASSWORD, kernel_cache=os.environ.get("PHYSVIZ_KERNEL_CACHE") or str(
+        password=PASSWORD, service_token=SERVICE_TOKEN, kernel_cache=os.environ.get("PHYSVIZ_KERNEL_CACHE") or str(
             Path.home() / ".cache" / "physviz" / "kernels"), singleuser=str(VENV_BIN / "jupyterhub-singleuser"),
         args=["--allow-root"] if os.geteuid() == 0 else []))
     log = tmp / "hub.log"
@@ -456,6 +481,24 @@ def test_cancel_asks_first_then_ends_the_job(world: World) -> None:
     assert status.inner_text() == "cancelled" and not panel.locator("button.physviz-cancel").is_visible()
     assert physviz.jobs.get(job_id, store=world.hub.store("alice")).status() == "cancelled"
     wait_for(lambda: row.get_attribute("data-status") == "cancelled", 30, "the list to show it cancelled")
+
+
+def test_after_a_server_restart_the_store_still_lists_every_job(world: World) -> None:
+    hub, page = world.hub, world.alice.page
+    page.goto("about:blank")  # the tab is closed while the server restarts (an open lab would retry and log 424s)
+    status, _ = hub.api("DELETE", "users/alice/server")
+    assert status in (202, 204), status
+    wait_for(lambda: not hub.server_ready("alice") and hub.api("GET", "users/alice")[1]["servers"] == {}, 60,
+             "alice's server to stop")
+    status, _ = hub.api("POST", "users/alice/server")
+    assert status in (201, 202), status
+    wait_for(lambda: hub.server_ready("alice"), 120, "alice's server to start again")
+    page.goto(f"{hub.url}/user/alice/lab")
+    page.wait_for_selector(".jp-LabShell", timeout=60_000)
+    panel = open_sidebar(world.alice)
+    wait_for(lambda: job_rows(panel).count() == 2, 30, "both of alice's jobs")
+    shown = {row.get_attribute("data-id"): row.get_attribute("data-status") for row in job_rows(panel).all()}
+    assert shown[world.state["job"]] == "completed" and sorted(shown.values()) == ["cancelled", "completed"]
 
 
 def test_no_console_errors(world: World) -> None:
