@@ -33,6 +33,7 @@ _LAZY = {
     "train_fno_baselines": "physviz.recipes.baselines",
     "render_card": "physviz.recipes.card",
     "run_transfer": "physviz.recipes.transfer",
+    "evaluate_zero_shot": "physviz.recipes.zero_shot",
 }
 
 __all__ = list(_LAZY)

@@ -13,6 +13,7 @@ from string import Template
 from typing import TYPE_CHECKING, Any
 
 from physviz.recipes.evaluate import floors
+from physviz.recipes.zero_shot import zero_shot_section
 
 if TYPE_CHECKING:
     from physviz.recipes.recipe import Recipe
@@ -238,6 +239,7 @@ def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, 
         "floors": _floors(skill, cols, ensemble),
         "rollout_figure": figures["rollout"], "spectra_figure": figures["spectra"],
         "transfer": _transfer(results.get("transfer"), figures.get("transfer"), commands["transfer"]),
+        "zero_shot": zero_shot_section(results.get("zero_shot")),
     }
 
 

@@ -15,7 +15,9 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
    persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` (with the recipe,
    corpus and model facts the card shows).
 6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings.
-7. ``card``: ``MODEL_CARD.md`` and its figures from ``DIR/results.json``.
+7. ``zero_shot``: the model against persistence on the recipe's ``zero_shot`` files (physics outside
+   the corpus, from other solvers), into ``DIR/results.json``.
+8. ``card``: ``MODEL_CARD.md`` and its figures from ``DIR/results.json``.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any
 from physviz.recipes.recipe import Recipe, final_checkpoint, finish_config, run_train, train_config
 from physviz.train.metrics import last_step, read_metrics
 
-STAGES = ("corpus", "train", "fno", "evaluate", "bundle", "transfer", "card")
+STAGES = ("corpus", "train", "fno", "evaluate", "bundle", "transfer", "zero_shot", "card")
 
 
 def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, *,
@@ -65,6 +67,13 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
         write_results(workdir, {**read_results(workdir), "transfer": transfer})
+    if "zero_shot" in stages:
+        from physviz.model.checkpoint import load_model
+        from physviz.recipes.zero_shot import evaluate_zero_shot, zero_shot_files
+
+        model = load_model(model_path if model_path.exists() else final_checkpoint(recipe, workdir))
+        zero = evaluate_zero_shot(model, zero_shot_files(recipe.zero_shot), recipe.context, recipe.zero_shot_steps)
+        write_results(workdir, {**read_results(workdir), "zero_shot": zero})
     if "card" in stages:
         return write_card(read_results(workdir), Path(card))
     return read_results(workdir)

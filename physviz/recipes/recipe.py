@@ -72,6 +72,9 @@ class Recipe(Config):
     eval_ensemble: int = setting(1, min=1)  # > 1: also the mean over this many patch-jittered passes
     finish: dict[str, Any] = field(default_factory=dict)  # a second training leg from the first's weights
     transfer: TransferSettings | None = None
+    # the zero_shot stage: Well files (or folders) of physics outside the corpus, relative ones from the repo
+    zero_shot: list[str] = field(default_factory=lambda: ["docs/model_card/zero_shot"])
+    zero_shot_steps: int = setting(10, min=1)
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str]) -> Recipe:
