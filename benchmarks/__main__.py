@@ -18,6 +18,7 @@ BENCHMARKS = {
     "model": "benchmarks.bench_model",
     "views": "benchmarks.bench_views",
     "train": "benchmarks.bench_train",
+    "walrus": "benchmarks.bench_walrus",
 }
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = {
@@ -53,6 +54,12 @@ NOTES = {
     "samples/s of one; ratio = ours/peer in s/sample, so 0.5 is perfect scaling). On this 2-core machine the two ranks "
     "share the cores with gloo's all-reduce, so efficiency is far from 100%; FSDP2 adds an all-gather and a "
     "reduce-scatter per block. The window row is physviz.train's lazy reader against the_well's WellDataset.",
+    "walrus": "A small Walrus (physviz.model.walrus) against physviz's AViT tiny with the same processor width, heads "
+    "and depth, on the same grid with the same tokens per frame (Walrus's strides chosen for n/8 tokens per axis, the "
+    "AViT's 8-point patches), fp32, one process, one thread, the two models timed alternately round by round (this shared 2-core host drifts by several times within minutes). Walrus's encoder and decoder are strided Conv3d layers "
+    "with a field-embedding kernel over all 67 field slots (most of its parameters), its blocks attend in time causally "
+    "and in space with a fused feed-forward; the AViT embeds 8x8 patches with one linear map. Rerun with "
+    "`.venv/bin/python -m benchmarks --only walrus`.",
     "simulate": "Steps per second of one batched solver step (4 trajectories), float32; the peer is the same solver in "
     "float64. The corpus row generates every dataset of BUNDLED_CORPUS with 3 trajectories and extrapolates linearly; "
     "a full `generate_corpus` run (408 trajectories) measured 121 s wall, 722 MB on disk and 0.76 GB peak memory "
