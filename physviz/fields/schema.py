@@ -89,15 +89,14 @@ def normalize_bc(value: Any, where: str = "boundary_conditions") -> str | list[s
 
 
 def periodic_flags(boundary_conditions: Mapping[str, Any] | None, dims: Sequence[str]) -> tuple[int, ...]:
-    """1 per axis of `dims` whose condition is "periodic" (or a [lower, upper] pair of "periodic"), else 0."""
+    """1 per axis of `dims` whose condition is "periodic", else 0; an unknown condition is a SchemaError."""
     bcs = boundary_conditions or {}
-
-    def periodic(value: Any) -> bool:
-        if isinstance(value, (list, tuple)):
-            return bool(value) and all(v == "periodic" for v in value)
-        return value == "periodic"
-
-    return tuple(int(periodic(bcs.get(d))) for d in dims)
+    flags = []
+    for d in dims:
+        value = bcs.get(d)
+        known = "open" if value is None else normalize_bc(value, f"boundary_conditions[{d!r}]")
+        flags.append(int(known == "periodic"))
+    return tuple(flags)
 
 
 def decode_attr(value: Any) -> Any:

@@ -64,7 +64,6 @@ def test_read_header_of_2d_and_3d_files(tmp_path):
     ({"x": "open", "y": "periodic", "z": "periodic"}, ("y", "z"), (1, 1)),
     ({}, ("x",), (0,)),
     (None, ("x", "y"), (0, 0)),
-    ({"x": []}, ("x",), (0,)),
 ])
 def test_periodic_flags(bcs, dims, flags):
     assert periodic_flags(bcs, dims) == flags

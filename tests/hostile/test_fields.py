@@ -537,3 +537,15 @@ def test_absurd_declared_coordinate_in_zarr_is_refused_before_reading(tmp_path):
     d.attrs["_ARRAY_DIMENSIONS"] = ["time", "x"]
     for missing_chunks in ("raise", "fill"):
         refused(SchemaError, lambda m=missing_chunks: physviz.open_fields(store, missing_chunks=m), "huge.zarr", "'x'", "20000000000")
+
+
+def test_periodic_flags_refuses_an_unknown_condition():
+    """Every caller of the one owner of periodicity (training, evaluation, models) refuses 'sponge'."""
+    from physviz.fields.schema import periodic_flags
+
+    assert periodic_flags({"x": "periodic", "y": ["wall", "open"]}, ["x", "y", "z"]) == (1, 0, 0)
+    assert periodic_flags({"x": ["periodic", "periodic"], "y": "Periodic"}, ["x", "y"]) == (1, 1)
+    with pytest.raises(SchemaError, match=r"boundary_conditions\['y'\].*'sponge'"):
+        periodic_flags({"x": "periodic", "y": "sponge"}, ["x", "y"])
+    with pytest.raises(SchemaError, match=r"boundary_conditions\['x'\].*\[\]"):
+        periodic_flags({"x": []}, ["x"])
