@@ -1,5 +1,5 @@
 // physviz in JupyterLab: a Jobs panel in the left sidebar and a fine-tune form (Launcher card, command palette).
-import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ILauncher } from '@jupyterlab/launcher';
@@ -46,10 +46,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'physviz jobs sidebar and fine-tune launcher.',
   autoStart: true,
   requires: [],
-  optional: [ILabShell, ILayoutRestorer, ILauncher, ICommandPalette, ISettingRegistry, INotebookTracker, IDocumentManager],
+  optional: [ILayoutRestorer, ILauncher, ICommandPalette, ISettingRegistry, INotebookTracker, IDocumentManager],
   activate: (
     app: JupyterFrontEnd,
-    labShell: ILabShell | null,
     restorer: ILayoutRestorer | null,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
@@ -146,7 +145,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         })
         .catch(reason => console.warn('physviz: settings not loaded', reason));
     }
-    void labShell;
+    // Open forms come back after a reload (empty: a form keeps no values).
+    void restorer?.restore(forms, { command: CommandIDs.openForm, name: widget => widget.id });
   }
 };
 
