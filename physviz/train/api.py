@@ -43,6 +43,7 @@ class FinetuneOptions(Config):
     | ``n_steps_input`` | None | context frames; None: the model's context length, capped by the trajectory length less the rollout targets |
     | ``tokens`` | 4096 | token budget of a micro-batch (sets the batch size) |
     | ``batch_size`` | None | samples per micro-batch instead of the token budget |
+    | ``every_frame`` | None | a model causal in time (Walrus) trains on its prediction after every context frame; None: on for causal models |
     | ``rollout`` | {steps: 1, gradient: last} | rollout training: predict ``steps`` frames from the model's own output; ``gradient`` "last" (pushforward) or "all" |
     | ``loss`` | "vmse" | "vmse", "nmse", "mse" or "mae" |
     | ``precision`` | "fp32" | "fp32" or "bf16" (autocast) |
@@ -70,6 +71,7 @@ class FinetuneOptions(Config):
     n_steps_input: int | None = setting(None, min=1)
     tokens: int = setting(4096, min=1)
     batch_size: int | None = setting(None, min=1)
+    every_frame: bool | None = None
     rollout: RolloutSection = field(default_factory=RolloutSection)
     loss: Loss = "vmse"
     precision: Precision = "fp32"
@@ -105,6 +107,7 @@ class FinetuneOptions(Config):
             "finetune": {"freeze": self.freeze, "blocks_lr_scale": self.blocks_lr_scale,
                          "append_fields": self.append_fields},
             "rollout": self.rollout.to_dict(),
+            "model": {"every_frame": self.every_frame},
         })
 
 

@@ -196,6 +196,8 @@ def test_finetune_in_the_notebook_saves_a_walrus_checkpoint(tmp_path: Path) -> N
     res = physviz.finetune(model, ds, steps=2, progress=False, tokens=256, output_dir=str(tmp_path / "ft"),
                            fields=["velocity_x", "velocity_y"])
     assert len(res.losses()) == 2 and all(np.isfinite(res.losses()))
+    assert res.metrics and physviz.train.FinetuneOptions(every_frame=False).train_config(
+        "ns", 3, str(tmp_path / "x"), False).model.every_frame is False
     back = physviz.load_model(res.final_checkpoint)
     assert isinstance(back, Walrus) and back.config == res.model.config
     for k, v in res.model.state_dict().items():
