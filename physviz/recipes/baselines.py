@@ -45,6 +45,7 @@ class FNOConfig:
     checkpoint_every: float = 60.0  # seconds of training between resumable checkpoints
     max_steps: int = 100_000
     seed: int = 0
+    device: str = "auto"  # "auto": the GPU when there is one, else the CPU
 
 
 def _require_neuralop() -> Any:
@@ -95,10 +96,13 @@ class FNOBaseline:
         torch.manual_seed(self.cfg.seed)
         self.net = FNO(n_modes=(modes,) * n_spatial, hidden_channels=self.cfg.hidden_channels,
                        in_channels=context * n_fields, out_channels=n_fields, n_layers=self.cfg.n_layers)
+        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if self.cfg.device == "auto"
+                                   else self.cfg.device)
+        self.net.to(self.device)
         shape = (1, 1, n_fields) + (1,) * n_spatial
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(shape)
-        self.std = torch.tensor(std, dtype=torch.float32).view(shape)
-        self.std_delta = torch.tensor(std_delta, dtype=torch.float32).view(shape[1:])
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(shape)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(shape)
+        self.std_delta = torch.tensor(std_delta, dtype=torch.float32, device=self.device).view(shape[1:])
         self.steps = 0
         self.seconds = 0.0
         self.threads = 0  # torch threads of the last fit
@@ -122,7 +126,8 @@ class FNOBaseline:
 
         self.net.eval()
         with torch.inference_mode():
-            return self._forward(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            return self._forward(xt).cpu().numpy()
 
     def batch_size(self, spatial: tuple[int, ...] | list[int]) -> int:
         """Samples per optimiser step for frames of this spatial shape."""
@@ -147,7 +152,7 @@ class FNOBaseline:
             raise ParameterError(f"Trajectories of {T} frames are too short for context {self.context}.")
         batch = self.batch_size(S)
         gen = np.random.default_rng(cfg.seed)
-        data_t = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        data_t = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(self.device)
         opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         losses: list[float] = []
         done = 0.0  # seconds trained before this call (from the checkpoint)
@@ -172,9 +177,10 @@ class FNOBaseline:
                         g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
                     b = gen.integers(0, B, batch)
                     t = gen.integers(0, n_win, batch) + self.context
-                    idx = torch.from_numpy(t)[:, None] - self.context + torch.arange(self.context)[None]
-                    x = data_t[torch.from_numpy(b)[:, None], idx]  # (b, context, C, *S)
-                    y = data_t[torch.from_numpy(b), torch.from_numpy(t)]
+                    bt, tt = torch.from_numpy(b).to(self.device), torch.from_numpy(t).to(self.device)
+                    idx = tt[:, None] - self.context + torch.arange(self.context, device=self.device)[None]
+                    x = data_t[bt[:, None], idx]  # (b, context, C, *S)
+                    y = data_t[bt, tt]
                     pred = self._forward(x)
                     loss = (((pred - y) / self.std[0]) ** 2).mean()
                     opt.zero_grad(set_to_none=True)
@@ -211,7 +217,7 @@ class FNOBaseline:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            torch.save({"net": {k: v for k, v in self.net.state_dict().items() if torch.is_tensor(v)},
+            torch.save({"net": {k: v.cpu() for k, v in self.net.state_dict().items() if torch.is_tensor(v)},
                         "opt": opt.state_dict(), "rng": rng, "budget": budget,
                         "seconds": seconds, "losses": losses, "shape": list(shape)}, tmp)
 
@@ -256,8 +262,8 @@ def save_fno(model: FNOBaseline, path: str | Path) -> None:
     from physviz.fields.atomic import atomic_path
 
     with atomic_path(Path(path)) as tmp:
-        weights = {k: v for k, v in model.net.state_dict().items() if torch.is_tensor(v)}  # neuralop adds non-tensors
-        torch.save({"net": weights, "mean": model.mean, "std": model.std, "std_delta": model.std_delta,
+        weights = {k: v.cpu() for k, v in model.net.state_dict().items() if torch.is_tensor(v)}  # neuralop adds non-tensors
+        torch.save({"net": weights, "mean": model.mean.cpu(), "std": model.std.cpu(), "std_delta": model.std_delta.cpu(),
                     "steps": model.steps, "seconds": model.seconds, "threads": model.threads, "batch": model.batch,
                     "losses": model.losses}, tmp)
 

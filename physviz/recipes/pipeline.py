@@ -58,7 +58,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         from physviz.model.checkpoint import load_model
 
         evaluated = model_path if model_path.exists() else final_checkpoint(recipe, workdir)
-        model = load_model(evaluated)
+        model = _on_gpu(load_model(evaluated))
         skill = evaluate_all(recipe, workdir, model, fno, progress)
         results = read_results(workdir)  # what another stage (transfer) wrote meanwhile stays
         n_parameters = sum(p.numel() for p in model.parameters())
@@ -71,12 +71,19 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         from physviz.model.checkpoint import load_model
         from physviz.recipes.zero_shot import evaluate_zero_shot, zero_shot_files
 
-        model = load_model(model_path if model_path.exists() else final_checkpoint(recipe, workdir))
+        model = _on_gpu(load_model(model_path if model_path.exists() else final_checkpoint(recipe, workdir)))
         zero = evaluate_zero_shot(model, zero_shot_files(recipe.zero_shot), recipe.context, recipe.zero_shot_steps)
         write_results(workdir, {**read_results(workdir), "zero_shot": zero})
     if "card" in stages:
         return write_card(read_results(workdir), Path(card))
     return read_results(workdir)
+
+
+def _on_gpu(model: Any) -> Any:
+    """The model on the GPU when there is one (evaluation inputs follow the model's device)."""
+    import torch
+
+    return model.to("cuda") if torch.cuda.is_available() else model
 
 
 def run_training(recipe: Recipe, workdir: Path, overrides: list[str] | None = None) -> Path:

@@ -16,6 +16,10 @@ def test_corpus_generation_resumes(tmp_path):
     again = generate_corpus(tmp_path, entries, progress=False)
     assert again == {"fitzhugh_nagumo": 0.0, "gray_scott_maze": 0.0}
     assert (tmp_path / "gray_scott_maze" / "data" / "train" / "gray_scott_maze.hdf5").stat().st_mtime_ns == before
+    (tmp_path / "fitzhugh_nagumo" / "stats.yaml").unlink()  # stopped while writing: its files are made again
+    third = generate_corpus(tmp_path, entries, progress=False)
+    assert third["fitzhugh_nagumo"] > 0 and third["gray_scott_maze"] == 0.0
+    assert (tmp_path / "fitzhugh_nagumo" / "stats.yaml").exists()
 
 
 def test_a_recipe_picks_its_corpus_entries():
