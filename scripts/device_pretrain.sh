@@ -12,6 +12,7 @@
 # --steps N: the training steps (the recipe's estimate otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # physviz from this checkout, also where it is not installed
 TOY=0
 STEPS=""
 while [ $# -gt 0 ]; do

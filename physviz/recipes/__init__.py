@@ -5,6 +5,8 @@
 - ``BUNDLED_CORPUS``, ``generate_corpus``: the built-in simulators' pretraining corpus.
 - ``evaluate_all``, ``persistence``, ``model_predictor``: skill on held-out trajectories.
 - ``train_fno``: the FNO baseline; ``render_card``: MODEL_CARD.md from results.json.
+- ``run_transfer``: the transfer experiment; ``evaluate_zero_shot``: the model against persistence on
+  physics outside the corpus (``docs/model_card/zero_shot``).
 
 Names load on first use; this layer sits above ``physviz.train`` and below ``physviz.jobs``.
 """

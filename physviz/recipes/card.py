@@ -125,7 +125,8 @@ def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str)
     """The transfer section: its table and floors, or how to measure it."""
     if not transfer:
         return ("Not measured yet: the transfer experiment (a second model pretrained without the compressible-flow "
-                "data, fine-tuned on 25-200 low- and high-Mach trajectories against the same architecture from scratch) "
+                "data, fine-tuned on 1-32 low- and high-Mach trajectories against the same architecture from scratch, "
+                "each run until its validation error stops improving) "
                 f"is `{command}`; it has not been run for this checkpoint.\n")
     rows = [f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
             f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |"
