@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--context", type=int, default=None, help="context frames (default: the model's)")
     p.add_argument("--start", type=int, default=None, help="time index of the first predicted frame (default: after the context)")
     p.add_argument("--fields", default=None, help="comma-separated fields to roll out (default: every field over time)")
+    p.add_argument("--map", action="append", default=[], metavar="NAME=MODEL_NAME", dest="field_map",
+                   help="read field NAME of TRUTH as the model's MODEL_NAME (repeatable), e.g. --map concentration_A=A")
     p.add_argument("--split", default="train", help="split of a Well dataset folder (default train)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda:0 ...")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -39,6 +41,19 @@ def one_trajectory(ds: Any, trajectory: int) -> Any:
     return ds.isel(trajectory=trajectory) if "trajectory" in ds.dims else ds
 
 
+def parse_field_map(items: list[str]) -> dict[str, str]:
+    """--map NAME=MODEL_NAME options as a {dataset name: model name} mapping."""
+    from physviz.errors import ParameterError
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, model_name = item.partition("=")
+        if not sep or not name.strip() or not model_name.strip():
+            raise ParameterError(f"--map {item!r}: give NAME=MODEL_NAME, e.g. --map concentration_A=A.")
+        out[name.strip()] = model_name.strip()
+    return out
+
+
 def predict(model: Any, truth: Any, args: argparse.Namespace) -> Any:
     """physviz.rollout of the chosen trajectory, the trajectory recorded in the prediction's attrs."""
     import physviz
@@ -46,10 +61,11 @@ def predict(model: Any, truth: Any, args: argparse.Namespace) -> Any:
     from physviz.model.autoregressive import plan_rollout
 
     ds = one_trajectory(truth, args.trajectory)
+    field_map = parse_field_map(args.field_map)
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
     steps = args.steps
     if steps is None:
-        plan = plan_rollout(model, ds, 1, args.context, args.start, fields)
+        plan = plan_rollout(model, ds, 1, args.context, args.start, fields, field_map=field_map)
         steps = ds.sizes["time"] - plan.start
         if steps < 1:
             raise ParameterError(
@@ -57,7 +73,7 @@ def predict(model: Any, truth: Any, args: argparse.Namespace) -> Any:
                 f"context={plan.context}); a rollout to compare needs a frame after them (or pass --steps)."
             )
     pred = physviz.rollout(model, ds, steps, context=args.context, start=args.start, fields=fields,
-                           device=args.device, progress=not args.quiet)
+                           device=args.device, field_map=field_map, progress=not args.quiet)
     pred.attrs["rollout"] = {**pred.attrs["rollout"], "trajectory": int(args.trajectory)}
     return pred
 
@@ -76,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         pred = predict(model, truth, args)
     except UnknownFieldError as exc:
-        raise UnknownFieldError(f"{exc} (Here: --fields NAME,NAME picks the fields to roll out.)") from None
+        hint = "--map NAME=MODEL_NAME maps a name; " if "field_map=" in str(exc) else ""
+        raise UnknownFieldError(f"{exc} (Here: {hint}--fields NAME,NAME picks the fields to roll out.)") from None
     path = to_well(pred, args.out, stats=False)
     times = pred["time"].values
     print(f"wrote {path}: {pred.sizes['time']} predicted frames (t={times[0]:.6g} .. {times[-1]:.6g}) of "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ class RolloutPlan:
 
     fields: list[str]
     field_ids: list[int]
+    model_fields: list[str]  # the model's name of each field (fields renamed by field_map)
     spatial: list[str]
     context: int
     start: int
@@ -34,15 +35,39 @@ class RolloutPlan:
     times: np.ndarray  # (steps,) time coordinates of the predicted frames
 
 
-def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None) -> list[int]:
+def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None, dataset_names: Sequence[str]) -> list[int]:
     """Registry indices of a field set (the model's registry decides; one family preferred)."""
     try:
         return [int(i) for i in model.field_ids(list(names), family=family).tolist()]
     except (KeyError, UnknownFieldError) as exc:
+        known = set(model.registry.names())
+        unknown = [(d, n) for d, n in zip(dataset_names, names) if n not in known]
+        guesses = {d: model.registry.suggest(n) for d, n in unknown}
+        if unknown and all(guesses.values()):
+            said = "; ".join(f"{d!r} is probably {' or '.join(repr(c) for c in guesses[d])}" for d, _ in unknown)
+            mapping = ", ".join(f"{d!r}: {guesses[d][0]!r}" for d, _ in unknown)
+            raise UnknownFieldError(
+                f"The model has no field named {[d for d, _ in unknown]}: {said}. Map the names without renaming the "
+                f"Dataset with field_map={{{mapping}}}, fine-tune with the field appended, or pass fields=[...] without it."
+            ) from None
         raise UnknownFieldError(
             f"The model has no embedding for some of {list(names)}: {exc} Fine-tune with the field appended, "
             "or pass fields=[...] without it."
         ) from None
+
+
+def check_field_map(field_map: object, fields: Sequence[str]) -> dict[str, str]:
+    """A {dataset field: model field} mapping whose keys are fields of the rollout."""
+    if field_map is None:
+        return {}
+    if not isinstance(field_map, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                      for k, v in field_map.items()):
+        raise ParameterError(f"field_map must map dataset field names to model field names (str -> str), "
+                             f"got {field_map!r}.")
+    unknown = [k for k in field_map if k not in fields]
+    if unknown:
+        raise UnknownFieldError(f"field_map names {unknown}, which are not fields of this rollout {list(fields)}.")
+    return dict(field_map)
 
 
 def _predicted_times(time: np.ndarray, start: int, steps: int) -> np.ndarray:
@@ -61,9 +86,9 @@ def _predicted_times(time: np.ndarray, start: int, steps: int) -> np.ndarray:
 
 def plan_rollout(
     model: PhysicsModel, ds: xr.Dataset, steps: int, context: int | None, start: int | None, fields: Sequence[str] | None,
-    family: str | None = None,
+    family: str | None = None, field_map: Mapping[str, str] | None = None,
 ) -> RolloutPlan:
-    """Check a dataset against a model and resolve context, start, fields and boundaries."""
+    """Check a dataset against a model and resolve context, start, fields (renamed by field_map) and boundaries."""
     check_dataset(ds)
     steps = check_int("steps", steps, 1)
     context = check_int("context", context, optional=True)
@@ -113,9 +138,11 @@ def plan_rollout(
             f"Resolution {[ds.sizes[d] for d in spatial]} is below one {patch}-point patch along {small}; the model cannot see it."
         )
     bcs = list(boundary_flags(ds.attrs.get("boundary_conditions"), spatial))
-    ids = _model_fields(model, fields, family)
+    renames = check_field_map(field_map, fields)
+    model_fields = [renames.get(f, f) for f in fields]
+    ids = _model_fields(model, model_fields, family, fields)
     times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
-    return RolloutPlan(list(fields), ids, spatial, int(context), int(start), int(steps), bcs, times)
+    return RolloutPlan(list(fields), ids, model_fields, spatial, int(context), int(start), int(steps), bcs, times)
 
 
 def _context_array(ds: xr.Dataset, plan: RolloutPlan) -> np.ndarray:
@@ -162,11 +189,13 @@ def iter_rollout(
     jitter_seed: int | None = None,
     ensemble: int = 1,
     family: str | None = None,
+    field_map: Mapping[str, str] | None = None,
 ) -> Iterator[xr.Dataset]:
     """Yield predicted frames one by one, each a Dataset with a time dim of length 1.
 
     ``ensemble`` > 1 or a ``jitter_seed`` predicts each frame with ``model.predict`` (the mean
     of patch-jittered passes, seeded ``jitter_seed + step``); otherwise with the plain forward.
+    ``field_map`` ({dataset name: model name}) lets the model read a field under its own name.
     """
     import torch
     import xarray as xr
@@ -174,7 +203,7 @@ def iter_rollout(
     from physviz.model.runtime import tune_cpu_allocator
 
     dev, ensemble, jitter_seed = _run_arguments(device, ensemble, jitter_seed)
-    plan = plan_rollout(model, ds, steps, context, start, fields, family)
+    plan = plan_rollout(model, ds, steps, context, start, fields, family, field_map)
     if dev.type == "cpu":
         tune_cpu_allocator()
     model = model.to(dev).eval()
@@ -220,12 +249,15 @@ def rollout(
     jitter_seed: int | None = None,
     ensemble: int = 1,
     family: str | None = None,
+    field_map: Mapping[str, str] | None = None,
     progress: bool = False,
 ) -> xr.Dataset:
     """Predict `steps` frames autoregressively from `context` frames before time index `start`.
 
     family picks the registry family when a field name is in several (MPP: incompNS
-    or compNS velocities); by default the family holding all the fields is used.
+    or compNS velocities); by default the family holding all the fields is used. field_map
+    ({dataset name: model name}, e.g. {"concentration_A": "A"}) maps names the model does not
+    know onto its own, without renaming the Dataset; the prediction keeps the Dataset's names.
 
     Returns a Dataset in the same schema, aligned with the truth on `time`
     (so `pred - truth` just works), with the model and rollout settings in attrs.
@@ -234,12 +266,12 @@ def rollout(
     from tqdm.auto import tqdm
 
     _run_arguments(device, ensemble, jitter_seed)
-    plan = plan_rollout(model, ds, steps, context, start, fields, family)
+    plan = plan_rollout(model, ds, steps, context, start, fields, family, field_map)
     t0 = _time.perf_counter()
     frames = []
     gen = iter_rollout(
         model, ds, steps, context=plan.context, start=plan.start, fields=plan.fields, device=device,
-        autocast_bf16=autocast_bf16, jitter_seed=jitter_seed, ensemble=ensemble, family=family,
+        autocast_bf16=autocast_bf16, jitter_seed=jitter_seed, ensemble=ensemble, family=family, field_map=field_map,
     )
     for frame in tqdm(gen, total=plan.steps, desc="rollout", unit="step", disable=not progress):
         frames.append(frame)
@@ -252,7 +284,8 @@ def rollout(
         "source": {"format": "physviz.rollout", "path": ""},
         "model": meta.get("name", type(model).__name__),
         "checkpoint_hash": meta.get("hash", ""),
-        "rollout": {**{k: v for k, v in asdict(plan).items() if k not in ("times", "field_ids")},
+        "rollout": {**{k: v for k, v in asdict(plan).items() if k not in ("times", "field_ids", "model_fields")},
+                    **({"field_map": dict(field_map)} if field_map else {}),
                     "jitter_seed": jitter_seed, "ensemble": ensemble, "seconds": round(_time.perf_counter() - t0, 3)},
     }
     return out

@@ -37,6 +37,8 @@ leaves the model alone. Widening a model is an explicit step
 """
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -216,10 +218,27 @@ class FieldRegistry:
         if append:
             return self.add(field, family=fam or "")
         where = f" in family {fam!r}" if fam else ""
+        close = self.suggest(field)
+        hint = f" It is probably {' or '.join(repr(c) for c in close)}." if close else ""
         raise UnknownFieldError(
-            f"Field {field!r}{where} is not in the {self.name!r} field registry (known: {', '.join(self.known())}); "
-            f"use lookup(..., append=True) or registry.add({field!r}) to give it a new slot, then fine-tune."
+            f"Field {field!r}{where} is not in the {self.name!r} field registry (known: {', '.join(self.known())}).{hint} "
+            f"Use lookup(..., append=True) or registry.add({field!r}) to give it a new slot, then fine-tune."
         )
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Registry field names `name` probably means: one of its parts ('concentration_A' -> 'A'), then close spellings."""
+        known = list(dict.fromkeys(self.names()))
+        by_lower = {k.lower(): k for k in known}
+        out: list[str] = []
+        parts = [p for p in re.split(r"[^0-9A-Za-z]+", str(name)) if p]
+        for part in reversed(parts):  # a qualifier usually ends the name: species, phase, component
+            hit = by_lower.get(_canonical(part).lower()) or by_lower.get(part.lower())
+            if hit is not None and hit not in out:
+                out.append(hit)
+        for close in difflib.get_close_matches(_canonical(str(name)).lower(), list(by_lower), n=n, cutoff=0.6):
+            if by_lower[close] not in out:
+                out.append(by_lower[close])
+        return out[:n]
 
     def lookup_fields(self, names: Sequence[str], family: str | None = None, append: bool = False) -> list[int]:
         """Indices of a field set, preferring the one family that holds all of them."""

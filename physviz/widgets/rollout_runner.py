@@ -8,7 +8,7 @@ the caller's thread, through `on_frame`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ class RolloutRunner:
     def __init__(
         self, model: Any, truth: xr.Dataset | xr.DataArray, steps: int | None = None, start: int | None = None,
         context: int | None = None, fields: Sequence[str] | None = None, trajectory: int = 0,
+        field_map: Mapping[str, str] | None = None,
     ) -> None:
         from physviz.model.autoregressive import plan_rollout
 
@@ -67,7 +68,8 @@ class RolloutRunner:
         if steps is None:
             steps = max(n_time - start, 1)
         self.model, self.source, self.context = model, source, context
-        self.plan = plan_rollout(model, source, int(steps), context, int(start), fields)
+        self.field_map = dict(field_map) if field_map else None
+        self.plan = plan_rollout(model, source, int(steps), context, int(start), fields, field_map=self.field_map)
         self.steps = min(self.plan.steps, n_time - self.plan.start)
         if self.steps < 1:
             raise ParameterError(
@@ -129,7 +131,8 @@ class RolloutRunner:
                 raise ParameterError("this rollout has already run; make a new RolloutRunner to run again.")
             self._started = True
         plan = self.plan
-        return iter_rollout(self.model, self.source, self.steps, context=plan.context, start=plan.start, fields=plan.fields)
+        return iter_rollout(self.model, self.source, self.steps, context=plan.context, start=plan.start, fields=plan.fields,
+                            field_map=self.field_map)
 
     def start(self, on_frame: OnFrame | None = None) -> None:
         """Run the rollout in a daemon worker thread; `on_frame(n)`, if given, is called in that thread."""

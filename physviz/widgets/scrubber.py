@@ -7,7 +7,7 @@ as they arrive: progress bar, player range, VRMSE curve, error color limits. The
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,16 @@ class RolloutScrubber(View):
     @classmethod
     def from_model(
         cls, model: Any, truth: Any, steps: int | None = None, start: int | None = None, context: int | None = None,
-        fields: Sequence[str] | None = None, trajectory: int = 0, run: bool = True, background: bool = True, **kw: Any,
+        fields: Sequence[str] | None = None, trajectory: int = 0, run: bool = True, background: bool = True,
+        field_map: Mapping[str, str] | None = None, **kw: Any,
     ) -> "RolloutScrubber":
-        """A scrubber that rolls `model` out from `truth` (a progress bar, frames shown as they arrive)."""
+        """A scrubber that rolls `model` out from `truth` (a progress bar, frames shown as they arrive).
+
+        field_map ({dataset name: model name}) maps field names the model does not know onto its own.
+        """
         view = cls(truth, None, _model={
             "model": model, "steps": steps, "start": start, "context": context, "fields": fields, "trajectory": trajectory,
+            "field_map": field_map,
         }, **kw)
         if run and not view.error:
             view.run(background=background)
@@ -94,7 +99,8 @@ class RolloutScrubber(View):
         assert m is not None
         truth = fr.as_dataset(truth, "truth")
         fr.check_fields(truth, "truth")
-        runner = RolloutRunner(m["model"], truth, m["steps"], m["start"], m["context"], m["fields"], int(m["trajectory"]))
+        runner = RolloutRunner(m["model"], truth, m["steps"], m["start"], m["context"], m["fields"], int(m["trajectory"]),
+                               field_map=m["field_map"])
         self._runner = runner
         n_time = runner.source.sizes.get("time", 0)
         self.start_input = pn.widgets.IntInput(
@@ -310,7 +316,7 @@ class RolloutScrubber(View):
         try:
             m = self._model
             runner = RolloutRunner(m["model"], self._runner.source, int(self.steps_input.value),
-                                   int(self.start_input.value), m["context"], m["fields"])
+                                   int(self.start_input.value), m["context"], m["fields"], field_map=m["field_map"])
         except Exception as exc:
             self._fail(exc)
             return

@@ -119,3 +119,18 @@ def test_serve_mismatch_is_one_clear_error(truth_file, tmp_path):
         serve_views(str(truth_file), "--prediction", str(two))
     _one_line_exit_2(run("serve", str(truth_file), "--prediction", str(coarse), "--port", "0"), "'x'")
     _one_line_exit_2(run("serve", str(truth_file), "--prediction", str(two), "--trajectory", "7"), "--trajectory 7")
+
+
+def test_rollout_map_reads_a_field_under_the_models_name(truth_file, tmp_path):
+    renamed_path = tmp_path / "renamed.hdf5"
+    physviz.to_well(sample_dataset(trajectories=1, n=32, steps=8).rename(vorticity="vorticity_z"), renamed_path,
+                    stats=False)
+    out = tmp_path / "p.hdf5"
+    _one_line_exit_2(run("rollout", str(renamed_path), "-o", str(out)), "'vorticity_z' is probably 'vorticity'",
+                     "--map")
+    _one_line_exit_2(run("rollout", str(renamed_path), "-o", str(out), "--map", "vorticity_z"), "NAME=MODEL_NAME")
+    done = run("rollout", str(renamed_path), "-o", str(out), "--map", "vorticity_z=vorticity", "--steps", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    written = physviz.open_fields(out)
+    assert "vorticity_z" in written.data_vars and written.sizes["time"] == 2
+    assert np.isfinite(written["vorticity_z"].values).all()

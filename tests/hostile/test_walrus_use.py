@@ -36,7 +36,8 @@ def test_a_field_walrus_cannot_map_is_named_with_suggestions(tmp_path) -> None:
     ds = _ds(fields=("density", "presure"))
     with pytest.raises(UnknownFieldError, match="presure") as err:
         rollout(_walrus(), ds, steps=1)
-    assert "Fine-tune with the field appended" in str(err.value)
+    assert "fine-tune with the field appended" in str(err.value).lower()
+    assert "field_map={'presure': 'pressure'}" in str(err.value)
     with pytest.raises(TrainConfigError, match=r"'presure' \(did you mean 'pressure'") as err:
         _finetune(_walrus(), ds, tmp_path, append_fields=False)
     assert "append_fields" in str(err.value)

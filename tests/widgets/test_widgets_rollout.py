@@ -17,8 +17,10 @@ FIELDS = ["density", "pressure"]
 
 @pytest.fixture(scope="module")
 def truth():
+    before = torch.get_num_threads()  # restored: a later module comparing with a subprocess uses the default
     torch.set_num_threads(1)
-    return simulate("euler", 2, regime="low_mach", resolution=32, steps=12, seed=5, progress=False)
+    yield simulate("euler", 2, regime="low_mach", resolution=32, steps=12, seed=5, progress=False)
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

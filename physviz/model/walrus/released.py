@@ -19,7 +19,6 @@ its own map (``data.field_index_map_override`` or ``field_index_map``) takes pre
 """
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import zipfile
@@ -85,8 +84,7 @@ def unknown_fields_error(names: Sequence[str], registry: FieldRegistry) -> Unkno
         canon = _canonical(str(n))
         if canon in known:
             continue
-        close = difflib.get_close_matches(canon, known, n=3, cutoff=0.5) or difflib.get_close_matches(
-            canon.lower(), [k.lower() for k in known], n=3, cutoff=0.5)
+        close = registry.suggest(str(n))
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         parts.append(f"{n!r}{hint}")
     return UnknownFieldError(
