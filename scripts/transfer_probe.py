@@ -1,7 +1,7 @@
 """One transfer run of the model card under changed settings, for probes outside the full 16-run stage.
 
 Usage: python scripts/transfer_probe.py WORKDIR NAME 'YAML' TASK:N [TASK:N ...]
-WORKDIR is a `physviz pretrain --recipe bundled_transfer` workdir whose transfer data and
+WORKDIR is a `physviz pretrain --recipe bundled_transfer_fixed` workdir whose transfer data and
 pretraining exist; YAML holds finetune settings of the pretrained arm (e.g. ``{blocks_lr_scale: 2}``,
 ``{freeze: processor}``), ``transfer: {...}`` recipe transfer settings (e.g. ``{finetune_lr: 1.0e-3}``),
 ``scratch: true`` for the scratch arm and ``init_from: PATH`` to start from another checkpoint than the
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     work, name, variant, jobs = Path(argv[0]), argv[1], yaml.safe_load(argv[2]) or {}, argv[3:]
-    recipe = Recipe.load("bundled_transfer")
+    recipe = Recipe.load("bundled_transfer_fixed")
     scratch = bool(variant.pop("scratch", False))
     pre = Path(variant.pop("init_from", work / "transfer" / "pretrain" / "final.safetensors"))
     recipe.transfer = settings(recipe).replace(**variant.pop("transfer", {}), finetune=variant)
