@@ -59,6 +59,8 @@ EXAMPLES = [
     Example("own_data.ipynb", "own data OK", "RolloutScrubber(test, pred_after", 4),
     # remote fine-tune: the scrubber of the fine-tuned model (3 images)
     Example("remote_finetune.ipynb", "remote fine-tune OK", "RolloutScrubber(test, prediction", 3),
+    # walrus: the scrubber of a small Walrus's rollout (3 images)
+    Example("walrus.ipynb", "walrus OK", "RolloutScrubber.from_model(model, one", 3),
 ]
 PHASES = ("fresh", "reopened")
 PREDICTION = "prediction"  # the title of the scrubber's predicted frame starts so
