@@ -1,6 +1,6 @@
 """Every example notebook in a real JupyterLab and Chromium: what the page's Bokeh documents show.
 
-One JupyterLab serves all four notebooks (each in its own folder, as a user's copy). For each notebook,
+One JupyterLab serves all five example notebooks (each in its own folder, as a user's copy). For each notebook,
 phase "fresh" opens it in a new page and runs all cells in a fresh kernel; phase "reopened" closes that
 page, opens the notebook in another new page on the same kernel (no restart) and runs all cells again.
 After each phase, one test checks one thing: every Image glyph in the page's Bokeh documents has image
