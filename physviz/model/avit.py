@@ -60,6 +60,17 @@ def _input_moments(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor,
     return mean, centred, (ss / max(count - 1, 1)).view(shape)
 
 
+STEP_FLOOR = 1e-3
+
+
+def _step_rms(x: torch.Tensor, n: int) -> torch.Tensor:
+    """RMS over time and space of the frame-to-frame change of x (B, T, C, *S), per sample and field: (B, C, 1..)."""
+    B, T, C = x.shape[:3]
+    diff = (x[:, 1:] - x[:, :-1]).reshape(B, T - 1, C, -1)
+    ms = torch.linalg.vector_norm(diff, 2, -1).square_().sum(1) / (diff.shape[1] * diff.shape[-1])
+    return ms.sqrt_().view(B, C, *([1] * n))
+
+
 class AViT(PhysicsModel):
     """MPP's Axial ViT: RevIN, field embedding, hMLP stem, space-time blocks, field-specific decoder."""
 
@@ -188,6 +199,10 @@ class AViT(PhysicsModel):
         with torch.no_grad():
             mean, centred, var = _input_moments(x, n)
             std = var.sqrt() + 1e-7
+            # the unit of the predicted change: the field's spread, or (Walrus) its typical step in the context
+            unit = std[:, 0]
+            if cfg.step_scale == "context" and T > 1:
+                unit = _step_rms(x, n) + STEP_FLOOR * std[:, 0]
         # the centred input is reused unless a gradient must flow back to x
         xn = (x - mean).div_(std) if x.requires_grad else centred.div_(std)
         plan = plan_padding(S, bc, cfg.patch_size, shifts)
@@ -208,7 +223,7 @@ class AViT(PhysicsModel):
         if self.refine is not None:
             y = self.refine(xn, y, ids, bc)
         base = x[:, -1] if cfg.delta_prediction else mean[:, 0]
-        return torch.addcmul(base, y, std[:, 0])
+        return torch.addcmul(base, y, unit)
 
     def extra_repr(self) -> str:
         c = self.config

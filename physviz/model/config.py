@@ -50,6 +50,10 @@ class ModelConfig(Config):
     - ``n_spatial_dims``: 2 or 3 (Conv3d-shaped stem/decoder, attention over x, y and z).
     - ``delta_prediction``: output = last input frame + predicted normalised delta * std
       (Walrus); off: output = prediction * std + mean (MPP).
+    - ``step_scale``: the unit of the predicted delta. "std": the field's standard deviation
+      over the context window. "context" (Walrus): the RMS of the frame-to-frame change in the
+      context (plus 1e-3 std), so a slowly evolving field gets small steps; one context
+      frame falls back to "std". Needs ``delta_prediction``.
     - ``jitter``: patch jittering: random patch-grid shifts in each training step, and in
       ``model.predict`` when no ``jitter_seed`` is given.
     - ``pad_to_patch``: accept any resolution: pad each axis up to the next patch multiple,
@@ -83,6 +87,7 @@ class ModelConfig(Config):
     periodic_bias: Literal["mpp", "modular"] = "mpp"
     n_spatial_dims: Literal[2, 3] = 2
     delta_prediction: bool = False
+    step_scale: Literal["std", "context"] = "std"
     jitter: bool = False
     pad_to_patch: bool = False
     pad_mode: Literal["reflect", "zeros"] = "reflect"
@@ -129,6 +134,8 @@ class ModelConfig(Config):
             raise bad("patch_size", "it must be a multiple of 4 (stem strides are patch_size/4, 2, 2), e.g. 4, 8 or 16")
         if self.mlp_dim < 1:
             raise bad("mlp_ratio", "it must give an MLP of at least one channel (embed_dim * mlp_ratio >= 1)")
+        if self.step_scale == "context" and not self.delta_prediction:
+            raise bad("step_scale", "'context' scales a predicted change, so it needs delta_prediction=True")
         if self.num_buckets % 2:
             raise bad("num_buckets", "it must be an even number of at least 4 (bidirectional T5 buckets)")
         if self.max_distance <= self.num_buckets // 4:

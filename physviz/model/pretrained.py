@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # name -> file under physviz/model/weights (safetensors with the physviz header: config, registry, hash, recipe)
-BUNDLED: dict[str, str] = {"bundled": "physviz-tiny.safetensors"}
+# "gen1": the first generation, by a name that stays when a second ships (recipes continue from it);
+# until then it is the bundled file itself
+BUNDLED: dict[str, str] = {"bundled": "physviz-tiny.safetensors", "gen1": "physviz-tiny.safetensors"}
 
 
 def pretrained_path(name: str = "bundled") -> Path:

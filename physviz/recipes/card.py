@@ -33,7 +33,7 @@ def model_facts(path: Path, n_parameters: int) -> dict[str, Any]:
     meta = info.get("metadata", {})
     return {"file": path.name, "megabytes": round(path.stat().st_size / 1e6, 1), "hash": info["hash"],
             "config": info["config"], "steps": meta.get("steps"), "training_seconds": meta.get("training_seconds", 0.0),
-            "n_parameters": n_parameters}
+            "n_parameters": n_parameters, "continues": meta.get("continues")}
 
 
 def card_facts(recipe: Recipe, model_path: Path, n_parameters: int) -> dict[str, Any]:
@@ -71,6 +71,16 @@ def _skill_table(skill: dict[str, Any], cols: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def _worst(skill: dict[str, Any], pred: str, key: str) -> str:
+    """'; measured: at most R of persistence's (system)': the largest ratio of `pred`'s error to persistence's."""
+    ratios = {n: r[pred][key] / r["persistence"][key] for n, r in skill.items()
+              if pred in r and key in r[pred] and r["persistence"].get(key)}
+    if not ratios:
+        return ""
+    name = max(ratios, key=ratios.__getitem__)
+    return f"; measured: at most {ratios[name]:.2f} of persistence's ({name})"
+
+
 def _floors(skill: dict[str, Any], cols: list[tuple[str, str]], ensemble: int) -> str:
     """The floors, for the model and (when measured) the jitter ensemble."""
     lines = []
@@ -83,9 +93,11 @@ def _floors(skill: dict[str, Any], cols: list[tuple[str, str]], ensemble: int) -
         won = sorted(k for k, v in f["beats_fno_rollout10"].items() if v)
         lines += [f"{label}:", "",
                   f"- One-step VRMSE at most half of persistence's on every system: **{_holds(f['all_half'])}**"
-                  + (f" (fails on {fails_half})" if fails_half else "") + ".",
+                  + (f" (fails on {fails_half})" if fails_half else "")
+                  + _worst(skill, pred, "one_step") + ".",
                   f"- 10-step rollout better than persistence on every system: **{_holds(f['all_ten'])}**"
-                  + (f" (fails on {fails_ten})" if fails_ten else "") + "."]
+                  + (f" (fails on {fails_ten})" if fails_ten else "")
+                  + _worst(skill, pred, "rollout_10") + "."]
         if f["fno_systems"]:
             lines.append(f"- Better than the FNO baseline (10-step rollout) on at least three systems: "
                          f"**{_holds(f['fno_wins'] >= 3)}** ({f['fno_wins']} of {f['fno_systems']}"
@@ -99,16 +111,21 @@ def _floors(skill: dict[str, Any], cols: list[tuple[str, str]], ensemble: int) -
     return "\n".join(lines)
 
 
-def _fno_budget(runs: dict[str, Any], model_seconds: float, recipe: str) -> str:
+def _fno_budget(runs: dict[str, Any], model_seconds: float, recipe: str, carried: list[str] | None = None) -> str:
     """What the FNO baseline is and the wall clock it trained for, against the model's."""
     if not runs:
         return "No FNO baseline was trained for these results (the `fno` stage)."
     total = sum(r["seconds"] for r in runs.values())
-    return (f"The FNO baseline (neuraloperator's FNO, one per system, time folded into channels) trained on the same "
+    text = (f"The FNO baseline (neuraloperator's FNO, one per system, time folded into channels) trained on the same "
             f"data, each system for an equal share of a wall-clock budget: {total / 60:.0f} min in all "
             f"({total / 60 / len(runs):.1f} min each), against the model's {model_seconds / 60:.0f} min of training "
             f"(`physviz pretrain --recipe {recipe} --workdir WORKDIR --stages corpus,fno --fno-seconds "
             f"{model_seconds:g} --fno-workers 2`).")
+    if carried:
+        text += (f" The FNO rows of {len(carried)} systems are carried from the earlier evaluation of the same test "
+                 "sets (`carry_fno`: persistence's errors reproduced to 1e-3), not retrained for this checkpoint, so "
+                 "their budget is the one given here, not this model's.")
+    return text
 
 
 def _fno_runs(runs: dict[str, Any]) -> str:
@@ -184,6 +201,16 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> st
         figure=f"\n![transfer]({figure})\n" if figure else "")
 
 
+def _continues(start: dict[str, Any] | None) -> str:
+    """The sentence on the checkpoint this one continues (empty for a model trained from random weights)."""
+    if not start:
+        return ""
+    minutes = float(start.get("training_seconds") or 0.0) / 60
+    return (f" It continues `{start['init_from']}` (recipe `{start.get('recipe')}`, {start.get('steps')} steps in "
+            f"{minutes:.0f} min, weights `{str(start['hash'])[:16]}...`, still shipped and loadable by that name): "
+            f"the steps and minutes above include those, and the settings are this recipe's own part.")
+
+
 def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, Any]:
     """The values card_template.md is filled with, from `results` and the figures' paths relative to the card."""
     recipe, model, skill = results["recipe"], results["model"], results["skill"]
@@ -210,7 +237,11 @@ def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, 
                     "on the last two frames and the decoded change, a depthwise 3^n and a 1x1 layer, a 1x1 head)"
                     if width else ""),
         "options": (", delta prediction" if cfg.get("delta_prediction") else "")
-        + (", patch jittering in training" if cfg.get("jitter") else ""),
+        + (" in units of the context's own frame-to-frame RMS change (as Walrus; a slow field gets small steps)"
+           if cfg.get("step_scale") == "context" else "")
+        + (", patch jittering in training" if cfg.get("jitter") else "")
+        + (f", the stem's std normalisation floored at {cfg['norm_floor']:g} of the RMS"
+           if float(cfg.get("norm_floor") or 0) >= 0.01 else ""),
         "n_parameters": f"{model['n_parameters']:,}",
         "corpus_rows": "\n".join(f"| {e['name']}{'' if e['used'] else ' (not used)'} | {e['system']} | {e['params']} | "
                                  f"{e['trajectories']} | {e['resolution']}^{e['dims']} | {e['frames']} |"
@@ -225,12 +256,13 @@ def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, 
         "train_settings": json.dumps(recipe["train"]),
         "finish": (f", then a finish leg from those weights with `{json.dumps(recipe['finish'])}` merged in."
                    if recipe["finish"] else "."),
+        "continues": _continues(model.get("continues")),
         "notes": f"\nHow this checkpoint was trained, leg by leg, and the probes behind the recipe: [{notes}]({notes}).\n"
         if notes else "",
         "pretrain_command": commands["pretrain"], "evaluate_command": commands["evaluate"],
         "context": recipe["context"],
         "rollout_spans": " / ".join(k.split("_")[1] for k in TABLE_SPANS[1:]),
-        "fno_budget": _fno_budget(runs, model_seconds, name),
+        "fno_budget": _fno_budget(runs, model_seconds, name, sorted(k for k, v in skill.items() if v.get("fno_carried"))),
         "fno_runs": _fno_runs(runs),
         "ensemble": (f"The \"x{ensemble} jitter\" column is the same model averaged over {ensemble} patch-jittered "
                      f"passes per step (shifts of the patch grid drawn from seed 0, as MPP and Walrus jitter; "

@@ -202,6 +202,25 @@ def evaluate_all(recipe: Recipe, workdir: Path, model: Any, fno: dict[str, Path]
     return {"skill": results, "spectra": spectra}
 
 
+def carry_fno(skill: dict[str, Any], previous: dict[str, Any], rel: float = 1e-3) -> list[str]:
+    """Copy the FNO rows of `previous` (an earlier skill table) into `skill` for the test sets evaluated again
+    without FNO weights; only where the set is the same one: equal shape, and persistence's one-step and
+    rollout errors reproduced to `rel`. Each carried row is marked ``fno_carried``; returns their names."""
+    carried = []
+    for name, row in skill.items():
+        old = previous.get(name) or {}
+        if "fno" in row or "fno" not in old:
+            continue
+        if any(row.get(k) != old.get(k) for k in ("fields", "trajectories", "frames", "resolution")):
+            continue
+        now, then = row["persistence"], old.get("persistence") or {}
+        keys = [k for k in now if k == "one_step" or k.startswith("rollout_")]
+        if all(k in then and abs(now[k] - then[k]) <= rel * abs(then[k]) for k in keys):
+            row["fno"], row["fno_carried"] = old["fno"], True
+            carried.append(name)
+    return carried
+
+
 def _spectra(pred: np.ndarray, truth: np.ndarray, fields: list[str]) -> dict[str, Any]:
     """Isotropic spectra of each field of (B, C, *S) frames, averaged over the batch."""
     import xarray as xr

@@ -13,7 +13,8 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
    ``--bundle-to``: ``physviz/model/weights/physviz-tiny.safetensors`` ships it).
 5. ``evaluate``: one-step and 10/30-step rollout VRMSE on the test sets for that model,
    persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` (with the recipe,
-   corpus and model facts the card shows).
+   corpus and model facts the card shows). Without FNO weights, the FNO rows of an earlier
+   ``DIR/results.json`` stay for test sets it evaluated identically (`carry_fno`).
 6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings.
 7. ``zero_shot``: the model against persistence on the recipe's ``zero_shot`` files (physics outside
    the corpus, from other solvers), into ``DIR/results.json``.
@@ -39,7 +40,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
     from physviz.recipes.baselines import fno_runs, train_fno_baselines
     from physviz.recipes.card import card_facts, write_card
     from physviz.recipes.corpus import make_corpus
-    from physviz.recipes.evaluate import evaluate_all, read_results, write_results
+    from physviz.recipes.evaluate import carry_fno, evaluate_all, read_results, write_results
     from physviz.recipes.transfer import run_transfer
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -61,8 +62,12 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         model = _on_gpu(load_model(evaluated))
         skill = evaluate_all(recipe, workdir, model, fno, progress)
         results = read_results(workdir)  # what another stage (transfer) wrote meanwhile stays
+        runs = fno_runs(workdir)
+        # FNO rows of an earlier evaluation of the same test sets stay when their weights are not here
+        if carry_fno(skill["skill"], results.get("skill") or {}) and not runs:
+            runs = results.get("fno_runs") or {}
         n_parameters = sum(p.numel() for p in model.parameters())
-        results.update(skill, fno_runs=fno_runs(workdir), **card_facts(recipe, evaluated, n_parameters))
+        results.update(skill, fno_runs=runs, **card_facts(recipe, evaluated, n_parameters))
         write_results(workdir, results)
     if "transfer" in stages:
         transfer = run_transfer(recipe, workdir, progress)
@@ -126,12 +131,35 @@ def bundle(recipe: Recipe, workdir: Path, target: Path | None = None) -> Path:
     steps = _trained_steps(workdir / "train" / "metrics.jsonl")
     if recipe.finish:
         steps += _trained_steps(workdir / "finish" / "metrics.jsonl")
+    seconds = total_training_seconds(recipe, workdir)
     meta = {"name": f"physviz-{recipe.name}", "recipe": recipe.name, "recipe_train": recipe.train,
-            "corpus": [e.name() for e in corpus_entries(recipe)], "steps": steps,
-            "training_seconds": round(total_training_seconds(recipe, workdir), 1)}
+            "corpus": [e.name() for e in corpus_entries(recipe)]}
+    start = continued_checkpoint(recipe)
+    if start is not None:
+        # a recipe that continues a checkpoint counts that checkpoint's training in its own
+        meta["continues"] = start
+        steps += int(start.get("steps") or 0)
+        seconds += float(start.get("training_seconds") or 0.0)
+    meta.update(steps=steps, training_seconds=round(seconds, 1))
     if recipe.finish:
         meta["recipe_finish"] = recipe.finish
     return save_model(model, target or bundle_path(recipe, workdir), meta)
+
+
+def continued_checkpoint(recipe: Recipe) -> dict[str, Any] | None:
+    """What the recipe's training starts from (its init_from): name, hash, steps and training seconds; None
+    for a recipe that starts from random weights."""
+    from physviz.model.checkpoint import read_model_info
+    from physviz.train.config import init_checkpoint
+
+    init_from = (recipe.train.get("model") or {}).get("init_from")
+    path = init_checkpoint(init_from) if init_from else None
+    if path is None or path.suffix != ".safetensors":
+        return None
+    info = read_model_info(path)
+    meta = info.get("metadata", {})
+    return {"init_from": init_from, "hash": info["hash"], "recipe": meta.get("recipe"), "steps": meta.get("steps"),
+            "training_seconds": meta.get("training_seconds")}
 
 
 def bundle_path(recipe: Recipe, workdir: Path) -> Path:

@@ -80,7 +80,10 @@ def zero_shot_section(zero: dict[str, Any] | None) -> str:
                      f"{r['model']['one_step']:.4f} | {r['persistence']['one_step']:.4f} | "
                      f"{r['model'][f'rollout_{steps}']:.4f} | {r['persistence'][f'rollout_{steps}']:.4f} |")
     fails = sorted(n for n, r in zero["systems"].items() if not r["one_step_no_worse"])
+    ratios = {n: r["model"]["one_step"] / r["persistence"]["one_step"] for n, r in zero["systems"].items()}
+    measured = ", ".join(f"{n} {v:.2f}" for n, v in sorted(ratios.items()))
     lines += ["", "- Floor: one-step no worse than persistence on each: **"
               + ("holds" if zero["floor_held"] else "does not hold") + "**"
-              + (f" (fails on {fails})" if fails else "") + "."]
+              + (f" (fails on {fails})" if fails else "")
+              + f"; measured, the model's one-step VRMSE over persistence's: {measured}."]
     return "\n".join(lines)

@@ -55,8 +55,9 @@ class ModelSection(_Section):
     - ``overrides``: config settings changed from the preset; with ``init_from`` only
       options that leave the weights' shapes alone (delta_prediction, jitter, pad_to_patch, ...).
     - ``init_from``: a physviz ``.safetensors`` file, an MPP checkpoint, a Walrus checkpoint
-      (``walrus.pt`` with ``extended_config.yaml`` beside it), or "bundled"; null starts from
-      random weights.
+      (``walrus.pt`` with ``extended_config.yaml`` beside it), "bundled" (the bundled model) or
+      "bundled:NAME" (another checkpoint shipped with physviz, e.g. "bundled:gen1"); null starts
+      from random weights.
     - ``registry``: field registry of a new AViT ('physviz' or 'mpp'); Walrus uses its field index map.
     - ``gradient_checkpointing``: recompute each block in the backward pass (less memory,
       more compute); a run-time setting of the model, not saved with it.
@@ -264,7 +265,7 @@ class TrainConfig(_Section):
                 spec.path = str(Path(spec.path).expanduser().resolve())
             if spec.n_steps_input is None:
                 spec.n_steps_input = out.n_steps_input
-        if out.model.init_from and out.model.init_from != "bundled":
+        if out.model.init_from and not is_bundled_name(out.model.init_from):
             out.model.init_from = str(Path(out.model.init_from).expanduser().resolve())
         names = dataset_names(out)
         for spec, name in zip(out.data, names):
@@ -415,11 +416,11 @@ def _check_model(m: ModelSection) -> None:
                 f"n_states={mcfg.n_states}; raise model.overrides.n_states or use registry 'mpp'."
             )
         return
-    if m.init_from == "bundled":
-        if bundled_checkpoint() is None:
+    if is_bundled_name(m.init_from):
+        if init_checkpoint(m.init_from) is None:
             raise TrainConfigError(
-                "model.init_from='bundled' but this install ships no bundled checkpoint yet; "
-                "give a .safetensors or MPP checkpoint path instead."
+                f"model.init_from={m.init_from!r} but this install ships no such bundled checkpoint "
+                f"(bundled: {', '.join(bundled_names())}); give a .safetensors or MPP checkpoint path instead."
             )
     else:
         path = Path(m.init_from).expanduser()
@@ -461,8 +462,8 @@ def _check_walrus(m: ModelSection) -> None:
         except (ParameterError, TypeError) as exc:
             raise TrainConfigError(f"model: {exc}") from None
         return
-    if m.init_from == "bundled":
-        raise TrainConfigError("model.init_from='bundled' is the bundled AViT; give a Walrus checkpoint or set family: avit.")
+    if is_bundled_name(m.init_from):
+        raise TrainConfigError(f"model.init_from={m.init_from!r} is a bundled AViT; give a Walrus checkpoint or set family: avit.")
     path = Path(m.init_from).expanduser()
     if not path.is_file():
         raise TrainConfigError(f"model.init_from {str(path)!r} does not exist (or is not a file); give a Walrus "
@@ -472,16 +473,35 @@ def _check_walrus(m: ModelSection) -> None:
         raise TrainConfigError(f"model.init_from {str(path)!r} is not a model checkpoint ({problem}).")
 
 
-def bundled_checkpoint() -> Path | None:
-    """The bundled pretrained checkpoint shipped with physviz, if this install has one (no torch import)."""
+def is_bundled_name(init_from: str) -> bool:
+    """Whether an init_from names a checkpoint shipped with physviz ("bundled" or "bundled:NAME")."""
+    return init_from == "bundled" or init_from.startswith("bundled:")
+
+
+def bundled_names() -> list[str]:
+    """The init_from names of the checkpoints shipped with physviz."""
+    from physviz.model.pretrained import BUNDLED
+
+    return [n if n == "bundled" else f"bundled:{n}" for n in BUNDLED]
+
+
+def bundled_checkpoint(name: str = "bundled") -> Path | None:
+    """A pretrained checkpoint shipped with physviz, if this install has it (no torch import)."""
     try:
         from physviz.model.pretrained import pretrained_path
     except ImportError:
         return None
     try:
-        return pretrained_path("bundled")
-    except Exception:  # not made yet / not installed
+        return pretrained_path(name)
+    except Exception:  # not made yet / not installed / unknown name
         return None
+
+
+def init_checkpoint(init_from: str) -> Path | None:
+    """The file an init_from names: a bundled checkpoint by name (None if not shipped) or a path."""
+    if is_bundled_name(init_from):
+        return bundled_checkpoint(init_from.partition(":")[2] or "bundled")
+    return Path(init_from).expanduser()
 
 
 def checkpoint_file_problem(path: Path) -> str | None:
@@ -538,7 +558,7 @@ def _model_dims(cfg: TrainConfig) -> int | None:
         from physviz.model.config import ModelConfig
 
         return ModelConfig.preset(m.preset, **m.overrides).n_spatial_dims
-    path = bundled_checkpoint() if m.init_from == "bundled" else Path(m.init_from).expanduser()
+    path = init_checkpoint(m.init_from)
     if path is None:
         return None
     header = read_safetensors_header(path)

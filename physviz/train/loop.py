@@ -35,7 +35,7 @@ import torch
 
 from physviz.errors import ParameterError, PhysvizError, UnknownFieldError
 from physviz.train import checkpoints as ck
-from physviz.train.config import TrainConfig, TrainConfigError, bundled_checkpoint, changed_settings
+from physviz.train.config import TrainConfig, TrainConfigError, changed_settings, init_checkpoint
 from physviz.train.distributed import (
     DistEnv,
     all_reduce_sum,
@@ -170,8 +170,7 @@ class Trainer:
                 reg = FieldRegistry.physviz(n_slots=mcfg.n_states) if m.registry == "physviz" else FieldRegistry.mpp()
                 model: PhysicsModel = AViT(mcfg, registry=reg)
             else:
-                path = bundled_checkpoint() if m.init_from == "bundled" else Path(m.init_from)
-                model = load_model(path, **m.overrides)
+                model = load_model(init_checkpoint(m.init_from), **m.overrides)
         except ParameterError as exc:
             raise TrainConfigError(f"model: {exc}") from None
         model.gradient_checkpointing = m.gradient_checkpointing

@@ -1,15 +1,16 @@
-"""Outputs of the bundled model on fixed inputs, pinned bit for bit (`python -m tests.model.pin_bundled` rewrites them)."""
+"""Outputs of the shipped models on fixed inputs, pinned bit for bit (`python -m tests.model.pin_bundled` rewrites them)."""
 from __future__ import annotations
 
 import numpy as np
 
 from tests.paths import REPO
 
-PIN = REPO / "tests" / "model" / "data" / "bundled_outputs.npz"
+# one pin per shipped checkpoint file (physviz.model.pretrained.BUNDLED; "gen1" is the bundled file for now)
+PINS = {name: REPO / "tests" / "model" / "data" / f"{name}_outputs.npz" for name in ("bundled",)}
 
 
-def bundled_outputs() -> dict[str, np.ndarray]:
-    """The bundled model's next frame, a jittered 2-pass ensemble and a 3-step rollout, on fixed inputs, in one thread."""
+def bundled_outputs(name: str = "bundled") -> dict[str, np.ndarray]:
+    """A shipped model's next frame, a jittered 2-pass ensemble and a 3-step rollout, on fixed inputs, in one thread."""
     import torch
 
     import physviz
@@ -18,7 +19,7 @@ def bundled_outputs() -> dict[str, np.ndarray]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = physviz.load_pretrained()
+        model = physviz.load_pretrained(name)
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(2, 4, 3, 32, 32, generator=gen, dtype=torch.float32)
         ids = model.field_ids(["vorticity", "velocity_x", "velocity_y"])
@@ -34,6 +35,7 @@ def bundled_outputs() -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
-    PIN.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(PIN, **bundled_outputs())
-    print(f"wrote {PIN}")
+    for name, pin in PINS.items():
+        pin.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(pin, **bundled_outputs(name))
+        print(f"wrote {pin}")

@@ -24,7 +24,13 @@ def test_candidates_train_for_equal_time_and_are_evaluated(tmp_path: Path, capsy
     # the same persistence numbers for every candidate: the same test windows
     p = {row["skill"]["fitzhugh_nagumo"]["persistence_one_step"] for row in res["candidates"].values()}
     assert len(p) == 1
-    assert "| walrus_tiny |" in capsys.readouterr().out
+    # and the card's zero-shot sets, physics outside the corpus, against the same persistence
+    zero = [row["zero_shot"] for row in res["candidates"].values()]
+    assert all(set(z) == {"heat_slow", "allen_cahn"} and all(math.isfinite(v["one_step"]) for v in z.values())
+               for z in zero)
+    assert zero[0]["heat_slow"]["persistence_one_step"] == zero[1]["heat_slow"]["persistence_one_step"]
+    out = capsys.readouterr().out
+    assert "| walrus_tiny |" in out and "| zero-shot heat_slow |" in out
 
 
 def test_unknown_candidates_are_refused(tmp_path: Path) -> None:

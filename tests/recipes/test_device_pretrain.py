@@ -22,9 +22,11 @@ def _env(**more: str) -> dict[str, str]:
 def test_the_gpu_recipe_is_the_bundled_one_larger() -> None:
     from physviz.train.config import TrainConfig
 
-    gpu, bundled = Recipe.load("device_h100"), Recipe.load("bundled")
+    gpu, bundled, gen2 = Recipe.load("device_h100"), Recipe.load("bundled"), Recipe.load("bundled_gen2")
     assert gpu.corpus_scale > 1 and gpu.train["device"] == "cuda" and gpu.train["precision"] == "bf16"
-    assert gpu.train["model"] == bundled.train["model"]  # the same architecture
+    # the same architecture: the bundled one from scratch, with the options the candidate second generation adds
+    assert gpu.train["model"]["overrides"] == {**bundled.train["model"]["overrides"], **gen2.train["model"]["overrides"]}
+    assert gpu.train["model"]["preset"] == bundled.train["model"]["preset"]
     assert gpu.train["batch"]["tokens"] > bundled.train["batch"]["tokens"]
     TrainConfig.from_dict({**gpu.train, "output_dir": "/tmp/x", "data": [{"path": "/tmp"}]})  # a valid train config
 

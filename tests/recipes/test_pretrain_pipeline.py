@@ -13,6 +13,7 @@ import yaml
 
 from physviz.analysis.error_metrics import vrmse_array as vrmse
 from physviz.errors import ParameterError
+from physviz.model.pretrained import pretrained_path
 from physviz.recipes.evaluate import autoregress, evaluate, live_trajectories, persistence
 from physviz.recipes.recipe import Recipe, RecipeError
 from tests.paths import REPO
@@ -134,7 +135,11 @@ def test_recipes_load_and_reject_unknown_keys(tmp_path: Path) -> None:
     names = {e.name() for e in corpus_entries(bundled)}
     assert "gray_scott_3d_spots" in names and "euler_high_mach" in names  # every 2D system and the 3D one
     assert bundled.rollout_steps == [10, 30] and bundled.eval_ensemble == 4 and bundled.finish["steps"] == 800
-    assert bundled.transfer is None
+    assert bundled.transfer is None and "init_from" not in bundled.train["model"]
+    # the candidate second generation continues the first (by a name that stays when a second ships)
+    gen2 = Recipe.load("bundled_gen2")
+    assert gen2.train["model"]["init_from"] == "bundled:gen1" and gen2.train["model"]["overrides"]["step_scale"] == "context"
+    assert {e.name() for e in corpus_entries(gen2)} == names
     transfer = Recipe.load("bundled_transfer_fixed")
     assert not any(e.system == "euler" for e in corpus_entries(transfer))
     assert transfer.transfer is not None and transfer.transfer.finetune_steps == 300
@@ -217,6 +222,7 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
         assert row["ensemble"]["one_step"] != row["model"]["one_step"]  # another predictor, not a copy
     info = read_model_info(weights)
     assert info["metadata"]["recipe"] == "bundled" and info["metadata"]["steps"] == 6 + 2  # training, then the finish leg
+    assert "continues" not in info["metadata"]
     finish = yaml.safe_load((work / "finish.yaml").read_text())
     assert finish["rollout"]["steps"] == 2 and finish["model"]["init_from"] == str(work / "train" / "final.safetensors")
     assert finish["batch"] == {"tokens": 512} and (work / "finish" / "final.safetensors").exists()
@@ -256,6 +262,16 @@ def test_pipeline_makes_a_checkpoint_results_and_a_card(tmp_path: Path) -> None:
     card.unlink()
     run_pipeline(recipe, work, ("card",), card=card, bundle_to=weights, progress=False)
     assert card.read_text() == text
+    assert "It continues" not in text and "carried" not in text
+    # evaluated again without the FNO weights: the FNO rows of the same test sets stay, and the card says so
+    fno_rows = {k: v["fno"] for k, v in shipped["skill"].items()}
+    for f in (work / "fno").glob("*.pt"):
+        f.unlink()
+    run_pipeline(recipe, work, ("bundle", "evaluate", "card"), card=card, bundle_to=weights, progress=False)
+    again = json.loads((work / "results.json").read_text())
+    assert {k: v["fno"] for k, v in again["skill"].items()} == fno_rows
+    assert all(v["fno_carried"] for v in again["skill"].values()) and again["fno_runs"] == runs
+    assert "The FNO rows of 2 systems are carried from the earlier evaluation" in card.read_text()
 
 
 def test_training_seconds_leave_out_the_pause_between_runs(tmp_path: Path) -> None:
@@ -421,3 +437,40 @@ def test_sigterm_to_a_background_fno_run_stops_its_workers_at_a_checkpoint(tmp_p
     partials = sorted(p.name for p in (tmp_path / "fno").glob("*.partial"))
     assert partials == ["fitzhugh_nagumo.pt.partial", "navier_stokes_decaying.pt.partial"]
     assert not list((tmp_path / "fno").glob("*.pt"))  # stopped, not finished
+
+
+def test_fno_rows_are_carried_only_for_the_same_test_set() -> None:
+    from physviz.recipes.evaluate import carry_fno
+
+    def row(persist: float, fno: float | None = None, frames: int = 36) -> dict:
+        r = {"fields": ["u"], "trajectories": 8, "frames": frames, "resolution": [64, 64],
+             "persistence": {"one_step": persist, "rollout_10": 2 * persist}}
+        if fno is not None:
+            r["fno"] = {"one_step": fno, "rollout_10": 2 * fno}
+        return r
+
+    old = {"same": row(0.5, 0.1), "moved": row(0.5, 0.1), "longer": row(0.5, 0.1), "has_fno": row(0.5, 0.1)}
+    new = {"same": row(0.50002), "moved": row(0.51), "longer": row(0.5, frames=40), "has_fno": row(0.5, 0.3),
+           "new_set": row(0.5)}
+    assert carry_fno(new, old) == ["same"]
+    assert new["same"]["fno"] == old["same"]["fno"] and new["same"]["fno_carried"]
+    assert "fno" not in new["moved"] and "fno" not in new["longer"] and "fno" not in new["new_set"]
+    assert new["has_fno"]["fno"]["one_step"] == 0.3 and "fno_carried" not in new["has_fno"]
+
+
+def test_a_recipe_that_continues_a_shipped_checkpoint_counts_its_training() -> None:
+    from physviz.model.checkpoint import read_model_info
+    from physviz.recipes.card import render_card
+    from physviz.recipes.pipeline import continued_checkpoint
+
+    assert continued_checkpoint(Recipe.load("bundled")) is None  # from random weights
+    start = continued_checkpoint(Recipe.load("bundled_gen2"))
+    gen1 = read_model_info(pretrained_path("gen1"))
+    assert start == {"init_from": "bundled:gen1", "hash": gen1["hash"], "recipe": gen1["metadata"]["recipe"],
+                     "steps": gen1["metadata"]["steps"], "training_seconds": gen1["metadata"]["training_seconds"]}
+    results = json.loads((REPO / "docs" / "model_card" / "results.json").read_text())
+    results["model"] = {**results["model"], "continues": start}
+    text = render_card(results, {"rollout": "r.png", "spectra": "s.png"})
+    minutes = round(start["training_seconds"] / 60)
+    assert (f"It continues `bundled:gen1` (recipe `{start['recipe']}`, {start['steps']} steps in {minutes} min, "
+            f"weights `{start['hash'][:16]}...`") in text

@@ -61,6 +61,8 @@ def test_zero_shot_stage_measures_model_and_persistence(tmp_path: Path) -> None:
     text = zero_shot_section(out)
     assert "## Zero-shot on physics it never saw" in text and f"| heat (temperature) | {100 * row['change_per_frame']:.1f}% |" in text
     assert ("**holds**" in text) == out["floor_held"]
+    ratio = row["model"]["one_step"] / row["persistence"]["one_step"]
+    assert f"over persistence's: heat {ratio:.2f}." in text
     assert zero_shot_section(None) == ""  # a card without zero-shot results reads as before
 
 

@@ -77,6 +77,7 @@ def test_overrides_parse_yaml_values_and_list_indices(well: Path, tmp_path: Path
     ({"model": {"preset": "huge"}}, "Unknown model preset 'huge'"),
     ({"model": {"preset": "tiny", "overrides": {"n_states": 8}}}, "needs at least 20 field slots"),
     ({"model": {"init_from": "/no/such/model.safetensors"}}, "does not exist"),
+    ({"model": {"init_from": "bundled:gen9"}}, "ships no such bundled checkpoint (bundled: bundled, bundled:gen1)"),
     ({"data": []}, "lists no dataset"),
 ])
 def test_bad_settings_raise_one_clear_error(well: Path, tmp_path: Path, change: dict, needle: str) -> None:
@@ -84,6 +85,18 @@ def test_bad_settings_raise_one_clear_error(well: Path, tmp_path: Path, change: 
     with pytest.raises(TrainConfigError) as info:
         TrainConfig.from_dict(cfg).validate()
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_init_from_names_a_shipped_generation(well: Path, tmp_path: Path) -> None:
+    from physviz.model.pretrained import pretrained_path
+    from physviz.train.config import init_checkpoint
+
+    cfg = {**example_config(well, tmp_path / "o"),
+           "model": {"init_from": "bundled:gen1", "overrides": {"step_scale": "context"}}}
+    resolved = TrainConfig.from_dict(cfg).validate().resolved()
+    assert resolved.model.init_from == "bundled:gen1"  # a name, not turned into a path under the working folder
+    assert init_checkpoint("bundled:gen1") == pretrained_path("gen1") and init_checkpoint("bundled") == pretrained_path()
+    assert init_checkpoint("bundled:gen9") is None
 
 
 def test_data_checks_name_the_problem(well: Path, tmp_path: Path) -> None:
