@@ -221,7 +221,10 @@ class AViT(PhysicsModel):
         if plan is not None:
             y = unpad(y, plan)
         if self.refine is not None:
-            y = self.refine(xn, y, ids, bc)
+            step = None
+            if cfg.refine_step:  # the context's last change, in the unit of the predicted one
+                step = (x[:, -1] - x[:, -2]) / unit if T > 1 else torch.zeros_like(y)
+            y = self.refine(xn, y, ids, bc, step)
         base = x[:, -1] if cfg.delta_prediction else mean[:, 0]
         return torch.addcmul(base, y, unit)
 

@@ -66,6 +66,10 @@ class ModelConfig(Config):
     - ``context_frames``: default number of input frames (rollouts).
     - ``refine_width``: channels of the full-resolution refinement of the decoded delta
       (`physviz.model.refine.PixelRefiner`); 0, MPP's architecture, has none.
+    - ``refine_step``: the refiner sees the last frame-to-frame change, in the unit of the
+      predicted change, in place of the frame before last. With ``step_scale`` "context" that
+      input reads the same at any speed, so "go on as the context went" carries over to a
+      field far slower than the training data. Needs a refiner.
     """
 
     config_name: ClassVar[str] = "model config"
@@ -93,6 +97,7 @@ class ModelConfig(Config):
     pad_mode: Literal["reflect", "zeros"] = "reflect"
     context_frames: int = setting(16, min=1)
     refine_width: int = setting(0, min=0)
+    refine_step: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -136,6 +141,8 @@ class ModelConfig(Config):
             raise bad("mlp_ratio", "it must give an MLP of at least one channel (embed_dim * mlp_ratio >= 1)")
         if self.step_scale == "context" and not self.delta_prediction:
             raise bad("step_scale", "'context' scales a predicted change, so it needs delta_prediction=True")
+        if self.refine_step and not self.refine_width:
+            raise bad("refine_step", "it changes the refiner's input, so it needs refine_width > 0")
         if self.num_buckets % 2:
             raise bad("num_buckets", "it must be an even number of at least 4 (bidirectional T5 buckets)")
         if self.max_distance <= self.num_buckets // 4:

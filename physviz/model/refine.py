@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-N_INPUTS = 3  # frame t-1, frame t and the decoded delta, per field
+N_INPUTS = 3  # frame t-1 (or the change from it to frame t: refine_step), frame t and the decoded delta, per field
 
 
 class PixelRefiner(nn.Module):
@@ -59,11 +59,13 @@ class PixelRefiner(nn.Module):
             b_out[: self.b_out.shape[0]] = self.b_out
         self.w_in, self.w_out, self.b_out = nn.Parameter(w_in), nn.Parameter(w_out), nn.Parameter(b_out)
 
-    def forward(self, frames: torch.Tensor, delta: torch.Tensor, ids: torch.Tensor, bc: Sequence[int]) -> torch.Tensor:
-        """Refined delta (B, C, *S) from normalised input frames (B, T, C, *S) and the decoded delta (B, C, *S)."""
+    def forward(self, frames: torch.Tensor, delta: torch.Tensor, ids: torch.Tensor, bc: Sequence[int],
+                step: torch.Tensor | None = None) -> torch.Tensor:
+        """Refined delta (B, C, *S) from normalised input frames (B, T, C, *S) and the decoded delta (B, C, *S);
+        `step` (B, C, *S), when given, takes the place of the frame before last as the first input."""
         B, T, C, *S = frames.shape
         n = len(S)
-        prev = frames[:, -2] if T > 1 else frames[:, -1]
+        prev = step if step is not None else frames[:, -2] if T > 1 else frames[:, -1]
         inp = torch.cat([prev, frames[:, -1], delta], dim=1)  # (B, 3C, *S)
         w, dw = self.w_in[:, :, ids], self.w_dw
         if n < self.n_spatial:

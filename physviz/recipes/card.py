@@ -239,6 +239,8 @@ def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, 
         "options": (", delta prediction" if cfg.get("delta_prediction") else "")
         + (" in units of the context's own frame-to-frame RMS change (as Walrus; a slow field gets small steps)"
            if cfg.get("step_scale") == "context" else "")
+        + (", the refiner fed the context's last change in the unit of the predicted one (so it reads the same at "
+           "any speed)" if cfg.get("refine_step") else "")
         + (", patch jittering in training" if cfg.get("jitter") else "")
         + (f", the stem's std normalisation floored at {cfg['norm_floor']:g} of the RMS"
            if float(cfg.get("norm_floor") or 0) >= 0.01 else ""),

@@ -84,3 +84,45 @@ def test_step_scale_is_an_option_a_checkpoint_takes(tmp_path) -> None:
     ids = std.field_ids(["vorticity", "velocity_x"])
     with torch.inference_mode():
         assert not np.allclose(loaded(x, ids, [1, 1]).numpy(), std(x, ids, [1, 1]).numpy())
+
+
+def test_refine_step_feeds_the_refiner_the_last_change_in_the_unit() -> None:
+    _, ctx = _pair()
+    fed = AViT("tiny", processor_blocks=1, delta_prediction=True, refine_width=4, step_scale="context",
+               refine_step=True).eval()
+    fed.load_state_dict(ctx.state_dict())
+    seen: list[torch.Tensor | None] = []
+    for m in (ctx, fed):
+        m.refine.register_forward_hook(lambda mod, args, out: seen.append(args[4] if len(args) > 4 else None))
+    gen = torch.Generator().manual_seed(5)
+    slow = torch.randn(1, 1, 2, 16, 16, generator=gen) + 1e-2 * torch.randn(1, 1, 2, 16, 16, generator=gen) * \
+        torch.arange(4.0).view(1, 4, 1, 1, 1)
+    ids = fed.field_ids(["vorticity", "velocity_x"])
+    with torch.inference_mode():
+        y_ctx, y_fed = ctx(slow, ids, [1, 1]), fed(slow, ids, [1, 1])
+    assert seen[0] is None  # without refine_step the refiner reads the frame before last
+    step = seen[1]
+    flat = slow.reshape(1, 4, 2, -1)
+    rms = (flat[:, 1:] - flat[:, :-1]).square().mean(dim=(1, 3)).sqrt().view(1, 2, 1, 1)
+    sd = flat.std(dim=(1, 3), unbiased=True).view(1, 2, 1, 1) + 1e-7
+    torch.testing.assert_close(step, (slow[:, -1] - slow[:, -2]) / (rms + STEP_FLOOR * sd), rtol=1e-4, atol=1e-6)
+    # a drift of 1% of the spread per frame reads as a step of order one (the 1e-3 std floor takes 10%)
+    assert 0.8 < float(step.square().mean().sqrt()) < 1.0
+    assert not torch.allclose(y_ctx, y_fed)
+
+
+def test_the_refiner_takes_the_step_in_place_of_the_frame_before_last() -> None:
+    _, ctx = _pair()
+    gen = torch.Generator().manual_seed(6)
+    frames, delta, step = (torch.randn(2, 3, 2, 16, 16, generator=gen), torch.randn(2, 2, 16, 16, generator=gen),
+                           torch.randn(2, 2, 16, 16, generator=gen))
+    ids = ctx.field_ids(["vorticity", "velocity_x"])
+    swapped = frames.clone()
+    swapped[:, -2] = step
+    with torch.inference_mode():
+        torch.testing.assert_close(ctx.refine(frames, delta, ids, [1, 1], step), ctx.refine(swapped, delta, ids, [1, 1]))
+
+
+def test_refine_step_needs_a_refiner() -> None:
+    with pytest.raises(ParameterError, match="refine_step.*refine_width"):
+        ModelConfig.preset("tiny", delta_prediction=True, refine_step=True)
