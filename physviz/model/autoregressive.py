@@ -56,6 +56,20 @@ def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None,
         ) from None
 
 
+def _generic_fields(model: PhysicsModel, names: Sequence[str]) -> list[str]:
+    """`names` with the fields the model never trained read through its generic slot (when it has one), with a warning."""
+    import warnings
+
+    from physviz.model.registry import GENERIC, read_through_generic
+
+    generic = read_through_generic(model.registry, (getattr(model, "metadata", None) or {}).get("trained_fields"),
+                                   names)
+    if generic:
+        warnings.warn(f"The model never trained {generic}: it reads them through its generic slot (zero-shot). "
+                      "Fine-tune on them, or map each to a trained field with field_map.", UserWarning, stacklevel=4)
+    return [GENERIC if n in generic else n for n in names]
+
+
 def check_field_map(field_map: object, fields: Sequence[str]) -> dict[str, str]:
     """A {dataset field: model field} mapping whose keys are fields of the rollout."""
     if field_map is None:
@@ -140,6 +154,7 @@ def plan_rollout(
     bcs = list(boundary_flags(ds.attrs.get("boundary_conditions"), spatial))
     renames = check_field_map(field_map, fields)
     model_fields = [renames.get(f, f) for f in fields]
+    model_fields = _generic_fields(model, model_fields)
     ids = _model_fields(model, model_fields, family, fields)
     times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
     return RolloutPlan(list(fields), ids, model_fields, spatial, int(context), int(start), int(steps), bcs, times)

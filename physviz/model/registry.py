@@ -88,6 +88,9 @@ PHYSVIZ_FIELDS: list[str] = [
     "momentum_x", "momentum_y", "momentum_z", "buoyancy", "concentration", "tracer",
 ]
 PHYSVIZ_SLOTS = 24  # 4 spare slots for fine-tuning before the model must widen
+# the slot a field is read through when the model never trained its own: training with
+# TrainConfig.field_dropout shows it every field in turn, so it learns what fields have in common
+GENERIC = "generic"
 
 
 def _canonical(name: str) -> str:
@@ -299,3 +302,16 @@ class FieldRegistry:
     def copy(self) -> "FieldRegistry":
         """An independent copy."""
         return FieldRegistry.from_dict(self.to_dict())
+
+
+def read_through_generic(registry: FieldRegistry, trained: Iterable[str] | None, names: Sequence[str]) -> list[str]:
+    """The fields of `names` a model reads through its generic slot: those its training never saw, when it has one.
+
+    `trained` is the model's record of trained fields (checkpoint metadata ``trained_fields``); a model
+    without that record or without a GENERIC slot reads every field through its own slot.
+    """
+    if trained is None or GENERIC not in registry:
+        return []
+    seen = set(trained)
+    return [n for n in names if n not in seen and n != GENERIC]
+

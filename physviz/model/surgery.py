@@ -4,6 +4,7 @@
   fields to the registry and widening the model when the registry outgrows it.
 - `expand_fields(model, k)`: `k` more field slots (MPP's ``expand_projections``; Walrus: encoder
   columns and decoder rows).
+- `average_slot(model, slot, sources)`: start a slot from the mean of others (the generic slot).
 - `add_refiner(model, width)`: graft a fresh full-resolution refiner.
 - `freeze(model, mode)`: MPP's fine-tuning presets ("none", "processor", "middle").
 
@@ -113,6 +114,26 @@ def _expand_walrus(model: PhysicsModel, k: int) -> None:
     m.config = m.config.replace(n_states=old + k)
     registry = m.registry
     registry.n_slots = max(registry.n_slots, old + k)
+
+
+def _slot_params(m: AViT) -> list[tuple[torch.Tensor, int]]:
+    """The AViT's parameters indexed by field slot, each with its slot axis."""
+    out = [(m.space_bag.weight, 1), (m.debed.out_kernel, 1), (m.debed.out_bias, 0)]
+    if m.refine is not None:
+        out += [(m.refine.w_in, 2), (m.refine.w_out, 0), (m.refine.b_out, 0)]
+    return out
+
+
+def average_slot(model: PhysicsModel, slot: int, sources: Sequence[int]) -> None:
+    """Set field slot `slot` (embedding column, decoder head row, refiner kernels) to the mean of the `sources` slots'."""
+    m = _avit(model, "average_slot")
+    idx = sorted({int(i) for i in sources})
+    if not idx or not all(0 <= i < m.config.n_states for i in [*idx, slot]):
+        raise ParameterError(f"average_slot: slot {slot} and sources {idx} must be slots of this model "
+                             f"(0..{m.config.n_states - 1}), with at least one source.")
+    with torch.no_grad():
+        for p, axis in _slot_params(m):
+            p.select(axis, slot).copy_(p.index_select(axis, torch.tensor(idx, device=p.device)).mean(axis))
 
 
 def add_refiner(model: PhysicsModel, width: int) -> None:

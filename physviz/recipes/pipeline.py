@@ -77,11 +77,20 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         from physviz.recipes.zero_shot import evaluate_zero_shot, zero_shot_files
 
         model = _on_gpu(load_model(model_path if model_path.exists() else final_checkpoint(recipe, workdir)))
-        zero = evaluate_zero_shot(model, zero_shot_files(recipe.zero_shot), recipe.context, recipe.zero_shot_steps)
+        zero = evaluate_zero_shot(model, zero_shot_files(recipe.zero_shot), recipe.context, recipe.zero_shot_steps,
+                                  _trained_fields(model, read_results(workdir)))
         write_results(workdir, {**read_results(workdir), "zero_shot": zero})
     if "card" in stages:
         return write_card(read_results(workdir), Path(card))
     return read_results(workdir)
+
+
+def _trained_fields(model: Any, results: dict[str, Any]) -> list[str] | None:
+    """The fields the model's training saw: its metadata's record, else the fields of the corpus test sets evaluated."""
+    trained = (getattr(model, "metadata", None) or {}).get("trained_fields")
+    if trained is None and results.get("skill"):
+        trained = sorted({f for row in results["skill"].values() for f in row.get("fields") or []})
+    return trained
 
 
 def _on_gpu(model: Any) -> Any:

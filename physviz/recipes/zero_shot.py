@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from physviz.errors import ParameterError
+from physviz.model.registry import GENERIC, read_through_generic
 from physviz.recipes.evaluate import evaluate, load_eval, model_predictor, persistence
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,17 +45,29 @@ def change_per_frame(data: np.ndarray) -> float:
     return float((delta / (data[:, 1:].std(axis=axes) + 1e-12)).mean())
 
 
-def evaluate_zero_shot(model: Any, files: Sequence[Path], context: int = 4, steps: int = 10) -> dict[str, Any]:
+def evaluate_zero_shot(model: Any, files: Sequence[Path], context: int = 4, steps: int = 10,
+                       trained: Sequence[str] | None = None) -> dict[str, Any]:
     """Per file: one-step and mean `steps`-step VRMSE of the model and persistence, per field, change per frame,
-    and whether one-step is no worse than persistence's; ``floor_held`` over all files."""
+    and whether one-step is no worse than persistence's; ``floor_held`` over all files.
+
+    `trained`: the fields the model's training saw (default: its metadata's ``trained_fields``); each
+    row names the file's fields outside it (``untrained_fields``) and those read through the model's
+    generic slot (``generic_fields``).
+    """
     out: dict[str, Any] = {}
+    if trained is None:
+        trained = (getattr(model, "metadata", None) or {}).get("trained_fields")
     for path in files:
         ds, fields, bcs, data = load_eval(path)
         row: dict[str, Any] = {"file": path.name, "fields": fields, "trajectories": int(data.shape[0]),
                                "frames": int(data.shape[1]), "resolution": list(data.shape[3:]),
                                "change_per_frame": change_per_frame(data),
                                "solver": dict(ds.attrs.get("simulation_parameters") or {}).get("solver", "")}
-        for name, pred in (("model", model_predictor(model, fields, bcs)), ("persistence", persistence)):
+        generic = read_through_generic(model.registry, trained, fields)
+        row["untrained_fields"] = [f for f in fields if trained is not None and f not in trained]
+        row["generic_fields"] = generic  # read through the model's generic slot: it never trained them
+        names = [GENERIC if f in generic else f for f in fields]
+        for name, pred in (("model", model_predictor(model, names, bcs)), ("persistence", persistence)):
             skill = evaluate(pred, data, context, steps, fields)
             row[name] = {"one_step": skill.one_step, "per_field_one_step": skill.per_field_one_step,
                          f"rollout_{steps}": skill.mean_rollout(min(steps, data.shape[1] - context)),
@@ -86,4 +99,12 @@ def zero_shot_section(zero: dict[str, Any] | None) -> str:
               + ("holds" if zero["floor_held"] else "does not hold") + "**"
               + (f" (fails on {fails})" if fails else "")
               + f"; measured, the model's one-step VRMSE over persistence's: {measured}."]
+    generic = sorted({f for r in zero["systems"].values() for f in r.get("generic_fields") or []})
+    own = sorted({f for r in zero["systems"].values() for f in r.get("untrained_fields") or []} - set(generic))
+    if generic:
+        lines += [f"- The model never trained {', '.join(generic)}: it read them through its generic slot, which "
+                  "training showed every field in turn (field dropout); a field's own slot would be untrained."]
+    if own:
+        lines += [f"- The model never trained {', '.join(own)}: it read them through their own slots, whose "
+                  "embedding and decoder weights are untrained, so these rows measure no learned physics for them."]
     return "\n".join(lines)

@@ -255,6 +255,10 @@ class TrainConfig(_Section):
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     early_stopping: EarlyStoppingSection = field(default_factory=EarlyStoppingSection)
+    # the share of micro-batches in which one field, drawn at random, is read through the model's
+    # generic slot (physviz.model.registry.GENERIC) instead of its own, so that slot learns what
+    # fields have in common and a field the model never trained can be predicted through it
+    field_dropout: float = setting(0.0, min=0, below=1)
 
     def resolved(self) -> "TrainConfig":
         """A copy with absolute paths and dataset names filled in."""

@@ -253,7 +253,44 @@ class Trainer:
             if conditions is None:
                 conditions = {a: "periodic" if p else "wall" for a, p in zip(axes, info.periodic)}
             self.bcs.append(self.raw.boundary_input(conditions, axes))
+        self.trained_fields = sorted({c for src in self.sources for c in src.info.channels})
+        self.generic = self._generic_slot()
+        self.dropped: tuple[int, int] | None = None  # (dataset, channel) read through the generic slot this micro-batch
         self.every_frame = self._every_frame()
+
+    def _generic_slot(self) -> int | None:
+        """With field_dropout, the model's generic slot (added when missing, started as the mean of the data's slots)."""
+        from physviz.model.registry import GENERIC
+        from physviz.model.surgery import average_slot, ensure_field_slots
+
+        if not self.cfg.field_dropout:
+            return None
+        fresh = GENERIC not in self.raw.registry
+        slot = ensure_field_slots(self.raw, [GENERIC])[0]
+        if fresh and self.raw.family == "avit":
+            average_slot(self.raw, slot, torch.cat(self.field_ids).tolist())
+        if fresh:
+            self.added.append(GENERIC)
+        return slot
+
+    def _draw_dropped(self, d: int, micro: int) -> None:
+        """Choose whether this micro-batch reads one of its fields through the generic slot (seeded by step and rank)."""
+        import random
+
+        self.dropped = None
+        if self.generic is None:
+            return
+        rng = random.Random(f"{self.cfg.seed}:{self.step}:{micro}:{self.env.rank}")
+        if rng.random() < self.cfg.field_dropout:
+            self.dropped = (d, rng.randrange(len(self.field_ids[d])))
+
+    def _ids(self, d: int) -> torch.Tensor:
+        """The registry indices dataset `d` is read with: its own, or one of them the generic slot's."""
+        ids = self.field_ids[d]
+        if self.dropped is not None and self.dropped[0] == d:
+            ids = ids.clone()
+            ids[self.dropped[1]] = self.generic
+        return ids.to(self.env.device)
 
     def _every_frame(self) -> bool:
         """Whether the loss covers the prediction after every context frame (models causal in time)."""
@@ -450,8 +487,8 @@ class Trainer:
     def _forward(self, d: int, x: torch.Tensor, autocast: bool = True, every_frame: bool = False) -> torch.Tensor:
         with self._autocast() if autocast else nullcontext():
             if every_frame:
-                return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d], every_frame=True)
-            return self.model(x, self.field_ids[d].to(self.env.device), self.bcs[d])
+                return self.model(x, self._ids(d), self.bcs[d], every_frame=True)
+            return self.model(x, self._ids(d), self.bcs[d])
 
     def _loss(self, d: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training loss of one micro-batch: next-frame, or over a rollout when y holds several frames (B, K, C, *S)."""
@@ -571,9 +608,11 @@ class Trainer:
                     d, m, x, y = next(it)
                     x = x.to(env.device, non_blocking=True)
                     y = y.to(env.device, non_blocking=True)
+                    self._draw_dropped(d, a)
                     with grad_sync(self.model, self.mode, sync=a == accum - 1):
                         loss = self._loss(d, x, y)
                         (loss / accum).backward()
+                    self.dropped = None
                     stats[d] += loss.detach().double()
                     stats[n_d + d] += 1
                     self.last_micro = m
@@ -669,20 +708,25 @@ class Trainer:
         model_out = None
         if env.is_main:
             from physviz.model.checkpoint import save_model
+            from physviz.model.registry import GENERIC
 
             if self.mode == "fsdp2":
                 model_out = type(self.raw)(self.raw.config, registry=self.raw.registry.copy())
                 model_out.load_state_dict(self._last_full)
             else:
                 model_out = unwrap(self.model)
+            prev = dict(getattr(model_out, "metadata", {}) or {})
+            # the fields whose slots have been trained, over this run and the ones it continues
+            start = dict(getattr(self.raw, "metadata", {}) or {})
+            trained = sorted({*self.trained_fields, *(start.get("trained_fields") or [])}
+                             | ({GENERIC} if self.generic is not None else set()))
             meta = {"trained_steps": self.step, "datasets": self.names, "train_config": cfg.to_dict(),
-                    "added_fields": self.added}
+                    "added_fields": self.added, "trained_fields": trained}
             best = self._best_weights()
             if best is not None:  # the final model is the best validation one
                 model_out.load_state_dict(best)
                 meta["early_stopping"] = {"best_step": self.es["best_step"], "best_vrmse": self.es["best"],
                                           "stopped_at": self.step if self.es["stopped"] else None}
-            prev = dict(getattr(model_out, "metadata", {}) or {})
             meta["init_from"] = prev.get("path") or prev.get("source") or cfg.model.init_from or ""
             with writing(final, "final model"):
                 save_model(model_out, final, metadata=meta)
