@@ -38,10 +38,12 @@ def one_step_table(workdir: Path, candidate: Any, systems: list[str] | None, tra
     """(set, shipped, candidate, persistence) one-step VRMSE for each held-out set (cut) and zero-shot set."""
     import physviz
     from physviz.recipes.evaluate import evaluate, live_trajectories, load_eval, model_predictor, persistence
+    from physviz.model.registry import GENERIC, read_through_generic
     from physviz.recipes.zero_shot import zero_shot_files
 
     shipped = physviz.load_pretrained()
     paths = sorted((workdir / "eval").glob("*.hdf5"))
+    trained = sorted({f for p in paths for f in load_eval(p)[1]})  # the corpus's fields
     if systems:
         paths = [p for p in paths if p.stem in systems]
     rows = []
@@ -49,8 +51,12 @@ def one_step_table(workdir: Path, candidate: Any, systems: list[str] | None, tra
         _, fields, bcs, data = load_eval(path)
         if cut:
             data = data[live_trajectories(data, start=4)][:trajectories, :frames]
+        # a field the corpus never had goes through a model's generic slot where it has one
+        names = [[GENERIC if f in read_through_generic(m.registry, trained, fields) else f for f in fields]
+                 for m in (shipped, candidate)]
         errs = [evaluate(p, data, 4, 1, fields).one_step
-                for p in (model_predictor(shipped, fields, bcs), model_predictor(candidate, fields, bcs), persistence)]
+                for p in (model_predictor(shipped, names[0], bcs), model_predictor(candidate, names[1], bcs),
+                          persistence)]
         rows.append((path.stem if cut else f"zero-shot {path.stem}", *errs))
     return rows
 
