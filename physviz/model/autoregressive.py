@@ -65,7 +65,10 @@ def _generic_fields(model: PhysicsModel, names: Sequence[str]) -> list[str]:
     generic = read_through_generic(model.registry, (getattr(model, "metadata", None) or {}).get("trained_fields"),
                                    names)
     if generic:
-        warnings.warn(f"The model never trained {generic}: it reads them through its generic slot (zero-shot). "
+        trained = set(model.metadata["trained_fields"])
+        guesses = {n: [c for c in model.registry.suggest(n) if c in trained] for n in generic}
+        said = "".join(f" {n!r} is probably {' or '.join(repr(c) for c in g)}." for n, g in guesses.items() if g)
+        warnings.warn(f"The model never trained {generic}: it reads them through its generic slot (zero-shot).{said} "
                       "Fine-tune on them, or map each to a trained field with field_map.", UserWarning, stacklevel=4)
     return [GENERIC if n in generic else n for n in names]
 

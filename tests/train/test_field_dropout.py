@@ -84,6 +84,9 @@ def test_a_rollout_reads_an_untrained_field_through_the_generic_slot(trained: tu
     np.testing.assert_allclose(auto["temperature"].values, explicit["temperature"].values)
     own = physviz.rollout(model, ds.rename({"temperature": "inhibitor"}), steps=2, context=4)
     assert not np.allclose(auto["temperature"].values, own["inhibitor"].values)
+    # a name no registry knows goes the same way, and the warning names the trained field it resembles
+    with pytest.warns(UserWarning, match=r"'inhibitor_B' is probably 'inhibitor'"):
+        physviz.rollout(model, ds.rename({"temperature": "inhibitor_B"}), steps=2, context=4)
 
 
 def test_zero_shot_records_the_fields_read_through_the_generic_slot(trained: tuple[Path, list[int]],
