@@ -38,7 +38,7 @@ def one_step_table(workdir: Path, candidate: Any, systems: list[str] | None, tra
     """(set, shipped, candidate, persistence) one-step VRMSE for each held-out set (cut) and zero-shot set."""
     import physviz
     from physviz.recipes.evaluate import evaluate, live_trajectories, load_eval, model_predictor, persistence
-    from physviz.model.registry import GENERIC, read_through_generic
+    from physviz.model.registry import generic_names
     from physviz.recipes.zero_shot import zero_shot_files
 
     shipped = physviz.load_pretrained()
@@ -52,8 +52,7 @@ def one_step_table(workdir: Path, candidate: Any, systems: list[str] | None, tra
         if cut:
             data = data[live_trajectories(data, start=4)][:trajectories, :frames]
         # a field the corpus never had goes through a model's generic slot where it has one
-        names = [[GENERIC if f in read_through_generic(m.registry, trained, fields) else f for f in fields]
-                 for m in (shipped, candidate)]
+        names = [generic_names(m.registry, trained, fields) for m in (shipped, candidate)]
         errs = [evaluate(p, data, 4, 1, fields).one_step
                 for p in (model_predictor(shipped, names[0], bcs), model_predictor(candidate, names[1], bcs),
                           persistence)]

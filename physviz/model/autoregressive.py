@@ -60,17 +60,16 @@ def _generic_fields(model: PhysicsModel, names: Sequence[str]) -> list[str]:
     """`names` with the fields the model never trained read through its generic slot (when it has one), with a warning."""
     import warnings
 
-    from physviz.model.registry import GENERIC, read_through_generic
+    from physviz.model.registry import generic_names, read_through_generic
 
-    generic = read_through_generic(model.registry, (getattr(model, "metadata", None) or {}).get("trained_fields"),
-                                   names)
+    trained = (getattr(model, "metadata", None) or {}).get("trained_fields")
+    generic = read_through_generic(model.registry, trained, names)
     if generic:
-        trained = set(model.metadata["trained_fields"])
         guesses = {n: [c for c in model.registry.suggest(n) if c in trained] for n in generic}
         said = "".join(f" {n!r} is probably {' or '.join(repr(c) for c in g)}." for n, g in guesses.items() if g)
         warnings.warn(f"The model never trained {generic}: it reads them through its generic slot (zero-shot).{said} "
                       "Fine-tune on them, or map each to a trained field with field_map.", UserWarning, stacklevel=4)
-    return [GENERIC if n in generic else n for n in names]
+    return generic_names(model.registry, trained, names)
 
 
 def check_field_map(field_map: object, fields: Sequence[str]) -> dict[str, str]:

@@ -315,3 +315,9 @@ def read_through_generic(registry: FieldRegistry, trained: Iterable[str] | None,
     seen = set(trained)
     return [n for n in names if n not in seen and n != GENERIC]
 
+
+def generic_names(registry: FieldRegistry, trained: Iterable[str] | None, names: Sequence[str]) -> list[str]:
+    """`names` as the model reads them: each field `read_through_generic` lists becomes GENERIC."""
+    routed = set(read_through_generic(registry, trained, names))
+    return [GENERIC if n in routed else n for n in names]
+

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from physviz.errors import ParameterError
-from physviz.model.registry import GENERIC, read_through_generic
+from physviz.model.registry import generic_names, read_through_generic
 from physviz.recipes.evaluate import evaluate, load_eval, model_predictor, persistence
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def evaluate_zero_shot(model: Any, files: Sequence[Path], context: int = 4, step
         generic = read_through_generic(model.registry, trained, fields)
         row["untrained_fields"] = [f for f in fields if trained is not None and f not in trained]
         row["generic_fields"] = generic  # read through the model's generic slot: it never trained them
-        names = [GENERIC if f in generic else f for f in fields]
+        names = generic_names(model.registry, trained, fields)
         for name, pred in (("model", model_predictor(model, names, bcs)), ("persistence", persistence)):
             skill = evaluate(pred, data, context, steps, fields)
             row[name] = {"one_step": skill.one_step, "per_field_one_step": skill.per_field_one_step,
