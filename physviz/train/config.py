@@ -170,12 +170,16 @@ class FinetuneSection(_Section):
     blocks (discriminative fine-tuning: below 1 the pretrained processor moves less than the
     embedding, decoder and refiner, which must learn the new fields); 1 trains all at one rate.
     ``append_fields``: fields the model's registry does not know get new embedding slots
-    (false: an unknown field is an error).
+    (false: an unknown field is an error). ``untrained_from_generic``: when the start model has a
+    trained generic slot (``field_dropout``), a field outside its ``trained_fields`` record starts
+    as a copy of that slot, the one a rollout reads it through, so the fine-tune begins from the
+    model's zero-shot prediction instead of an untrained slot (AViT models).
     """
 
     freeze: Freeze = "none"
     blocks_lr_scale: float = setting(1.0, above=0, max=100)
     append_fields: bool = True
+    untrained_from_generic: bool = True
 
 
 @dataclass

@@ -254,9 +254,27 @@ class Trainer:
                 conditions = {a: "periodic" if p else "wall" for a, p in zip(axes, info.periodic)}
             self.bcs.append(self.raw.boundary_input(conditions, axes))
         self.trained_fields = sorted({c for src in self.sources for c in src.info.channels})
+        self.from_generic = self._start_from_generic()
         self.generic = self._generic_slot()
         self.dropped: tuple[int, int] | None = None  # (dataset, channel) read through the generic slot this micro-batch
         self.every_frame = self._every_frame()
+
+    def _start_from_generic(self) -> list[str]:
+        """Fields the start model never trained begin as copies of its trained generic slot; returns their names."""
+        from physviz.model.registry import GENERIC
+        from physviz.model.surgery import average_slot
+
+        trained = (getattr(self.raw, "metadata", None) or {}).get("trained_fields") or []
+        if not self.cfg.finetune.untrained_from_generic or GENERIC not in trained or self.raw.family != "avit":
+            return []
+        generic = int(self.raw.field_ids([GENERIC])[0])
+        started: list[str] = []
+        for src, ids in zip(self.sources, self.field_ids):
+            for name, slot in zip(src.info.channels, ids.tolist()):
+                if name not in trained and name not in started:
+                    average_slot(self.raw, int(slot), [generic])
+                    started.append(name)
+        return started
 
     def _generic_slot(self) -> int | None:
         """With field_dropout, the model's generic slot (added when missing, started as the mean of the data's slots)."""
@@ -575,6 +593,8 @@ class Trainer:
                f"on {self.env.device}; " + "; ".join(parts))
         if self.added:
             msg += f"; new fields {self.added}"
+        if self.from_generic:
+            msg += f"; started from the generic slot {self.from_generic}"
         if self.cfg.rollout.steps > 1:
             msg += f"; rollout training over {self.cfg.rollout.steps} frames (gradient: {self.cfg.rollout.gradient})"
         if self.resumed_from:
@@ -722,6 +742,8 @@ class Trainer:
                              | ({GENERIC} if self.generic is not None else set()))
             meta = {"trained_steps": self.step, "datasets": self.names, "train_config": cfg.to_dict(),
                     "added_fields": self.added, "trained_fields": trained}
+            if self.from_generic:
+                meta["started_from_generic"] = self.from_generic
             best = self._best_weights()
             if best is not None:  # the final model is the best validation one
                 model_out.load_state_dict(best)

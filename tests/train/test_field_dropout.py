@@ -2,6 +2,7 @@
 trained is then read through it (rollouts warn, the zero-shot evaluation records it)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,35 @@ def test_zero_shot_says_when_a_field_went_through_its_own_untrained_slot(tmp_pat
     section = zero_shot_section(zero)
     assert "never trained inhibitor: it read them through their own slots" in section
     assert "generic slot" not in section
+
+
+def test_a_fine_tune_starts_an_untrained_field_from_the_generic_slot(trained: tuple[Path, list[int]],
+                                                                    tmp_path: Path) -> None:
+    """Before it has moved, the fine-tuned model predicts the new field as the start model's zero-shot rollout does."""
+    from physviz.fields import to_well
+
+    start = physviz.load_model(trained[0])
+    ds = physviz.simulate("fitzhugh_nagumo", 2, resolution=32, steps=8, seed=8, progress=False)
+    ds = ds.rename({"inhibitor": "temperature"})
+    to_well(ds, tmp_path / "data" / "renamed.hdf5")
+    tuned = {}
+    for flag in (True, False):
+        result = run({"output_dir": str(tmp_path / f"ft_{flag}"), "model": {"init_from": str(trained[0])},
+                      "data": [{"path": str(tmp_path / "data" / "renamed.hdf5")}], "steps": 1,
+                      "finetune": {"untrained_from_generic": flag}, "optimizer": {"lr": 1e-12, "weight_decay": 0.0},
+                      "progress": False, "seed": 0})
+        tuned[flag] = physviz.load_model(result.final_checkpoint)
+    assert tuned[True].metadata["started_from_generic"] == ["temperature"]
+    assert "started_from_generic" not in tuned[False].metadata
+    assert "temperature" in tuned[True].metadata["trained_fields"]
+    g, t = int(start.field_ids([GENERIC])[0]), int(start.field_ids(["temperature"])[0])
+    torch.testing.assert_close(tuned[True].refine.w_out[t], start.refine.w_out[g])
+    torch.testing.assert_close(tuned[False].refine.w_out[t], start.refine.w_out[t])  # untrained: still zero
+    with pytest.warns(UserWarning, match="generic slot"):
+        zero_shot = physviz.rollout(start, ds.isel(trajectory=0), steps=2, context=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fine-tune trained it: read through its own slot, no warning
+        first = physviz.rollout(tuned[True], ds.isel(trajectory=0), steps=2, context=4)
+    np.testing.assert_allclose(first["temperature"].values, zero_shot["temperature"].values, rtol=0, atol=1e-5)
+    unchanged = physviz.rollout(tuned[False], ds.isel(trajectory=0), steps=2, context=4)
+    assert not np.allclose(unchanged["temperature"].values, zero_shot["temperature"].values, atol=1e-3)
