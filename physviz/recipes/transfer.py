@@ -71,6 +71,7 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
     """physviz.train config of one transfer run: fine-tune `pretrained`, or the same architecture from scratch (None)."""
     ex = settings(recipe)
     base = copy.deepcopy(recipe.train)
+    base.pop("field_dropout", None)  # a pretraining option: the fine-tunes train the fields they have
     optimizer = {**base.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10}
     if ex.protocol == "early_stopping":
         cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": "valid"}],

@@ -69,6 +69,7 @@ def test_transfer_recipes_load_with_their_protocols() -> None:
     assert cfg["early_stopping"] == {"patience": 6, "min_delta": 0.0} and cfg["steps"] == 4000
     assert cfg["data"][0]["valid_split"] == "valid" and cfg["valid_every"] == 50
     assert cfg["optimizer"]["schedule"] == "constant" and cfg["optimizer"]["lr"] == 1e-3
+    assert new.train["field_dropout"] == 0.2 and "field_dropout" not in cfg  # pretraining only
     scratch = transfer_config(new, Path("/d"), "near_2", None)
     assert scratch["model"] == new.train["model"] and {k: v for k, v in scratch.items() if k not in ("model", "finetune")} \
         == {k: v for k, v in cfg.items() if k not in ("model", "finetune")}  # same settings, other start
