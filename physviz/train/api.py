@@ -39,6 +39,7 @@ class FinetuneOptions(Config):
     | ``blocks_lr_scale`` | 1.0 | learning-rate factor of the space-time blocks (discriminative fine-tuning; below 1 the pretrained processor moves less) |
     | ``fields`` | None | channels to train on; None: every time-varying field |
     | ``append_fields`` | True | fields the model's registry does not know get new embedding slots (False: an error) |
+    | ``untrained_from_generic`` | True | a field outside the model's ``trained_fields`` starts as a copy of its trained generic slot (AViT with ``field_dropout``), so the fine-tune begins from the zero-shot prediction |
     | ``family`` | None | registry family for the field lookup (MPP registries) |
     | ``n_steps_input`` | None | context frames; None: the model's context length, capped by the trajectory length less the rollout targets |
     | ``tokens`` | 4096 | token budget of a micro-batch (sets the batch size) |
@@ -67,6 +68,7 @@ class FinetuneOptions(Config):
     blocks_lr_scale: float = setting(1.0, above=0, max=100)
     fields: list[str] | None = None
     append_fields: bool = True
+    untrained_from_generic: bool = True
     family: str | None = None
     n_steps_input: int | None = setting(None, min=1)
     tokens: int = setting(4096, min=1)
@@ -105,7 +107,7 @@ class FinetuneOptions(Config):
             "valid_every": self.valid_every if validate else 0,
             "valid_batches": self.valid_batches if validate else 0,
             "finetune": {"freeze": self.freeze, "blocks_lr_scale": self.blocks_lr_scale,
-                         "append_fields": self.append_fields},
+                         "append_fields": self.append_fields, "untrained_from_generic": self.untrained_from_generic},
             "rollout": self.rollout.to_dict(),
             "model": {"every_frame": self.every_frame},
         })

@@ -148,3 +148,7 @@ def test_a_fine_tune_starts_an_untrained_field_from_the_generic_slot(trained: tu
     np.testing.assert_allclose(first["temperature"].values, zero_shot["temperature"].values, rtol=0, atol=1e-5)
     unchanged = physviz.rollout(tuned[False], ds.isel(trajectory=0), steps=2, context=4)
     assert not np.allclose(unchanged["temperature"].values, zero_shot["temperature"].values, atol=1e-3)
+    # physviz.finetune on a Dataset does the same
+    api = physviz.finetune(physviz.load_model(trained[0]), ds, steps=1, lr=1e-12, weight_decay=0.0, progress=False)
+    assert api.model.metadata["started_from_generic"] == ["temperature"]
+    torch.testing.assert_close(api.model.refine.w_out[t], start.refine.w_out[g])
