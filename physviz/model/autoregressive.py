@@ -56,19 +56,26 @@ def _model_fields(model: PhysicsModel, names: Sequence[str], family: str | None,
         ) from None
 
 
-def _generic_fields(model: PhysicsModel, names: Sequence[str]) -> list[str]:
-    """`names` with the fields the model never trained read through its generic slot (when it has one), with a warning."""
+def _generic_fields(model: PhysicsModel, names: Sequence[str], keep: Sequence[str] = ()) -> list[str]:
+    """`names` with the fields the model never trained read through its generic slot (when it has one), with a
+    warning; names in `keep` (field_map targets the registry does not know, an error later) stay as they are."""
     import warnings
 
     from physviz.model.registry import generic_names, read_through_generic
 
     trained = (getattr(model, "metadata", None) or {}).get("trained_fields")
+    if trained is not None:
+        trained = [*trained, *keep]
     generic = read_through_generic(model.registry, trained, names)
     if generic:
         guesses = {n: [c for c in model.registry.suggest(n) if c in trained] for n in generic}
         said = "".join(f" {n!r} is probably {' or '.join(repr(c) for c in g)}." for n, g in guesses.items() if g)
-        warnings.warn(f"The model never trained {generic}: it reads them through its generic slot (zero-shot).{said} "
-                      "Fine-tune on them, or map each to a trained field with field_map.", UserWarning, stacklevel=4)
+        mapping = {n: g[0] for n, g in guesses.items() if g}
+        hint = f", e.g. field_map={mapping}" if mapping else ""
+        shared = " (one slot shared by all of them)" if len(generic) > 1 else ""
+        warnings.warn(f"The model never trained {generic}: it reads them through its generic slot{shared} "
+                      f"(zero-shot).{said} Fine-tune on them, or map each to a trained field with field_map{hint}.",
+                      UserWarning, stacklevel=4)
     return generic_names(model.registry, trained, names)
 
 
@@ -156,7 +163,7 @@ def plan_rollout(
     bcs = list(boundary_flags(ds.attrs.get("boundary_conditions"), spatial))
     renames = check_field_map(field_map, fields)
     model_fields = [renames.get(f, f) for f in fields]
-    model_fields = _generic_fields(model, model_fields)
+    model_fields = _generic_fields(model, model_fields, [v for v in renames.values() if v not in model.registry])
     ids = _model_fields(model, model_fields, family, fields)
     times = _predicted_times(np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds.coords else np.arange(n_time, dtype=np.float64), start, steps)
     return RolloutPlan(list(fields), ids, model_fields, spatial, int(context), int(start), int(steps), bcs, times)

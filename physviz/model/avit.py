@@ -40,7 +40,7 @@ from physviz.model.jitter import ensemble_mean, ensemble_shifts, training_shifts
 from physviz.model.layers import RMSInstanceNorm, SubsampledLinear
 from physviz.model.padding import pad, plan_padding, unpad
 from physviz.model.refine import PixelRefiner
-from physviz.model.registry import FieldRegistry
+from physviz.model.registry import GENERIC, FieldRegistry
 from physviz.model.stem import HMLPOutput, HMLPStem
 
 
@@ -147,8 +147,9 @@ class AViT(PhysicsModel):
     # -- forward -------------------------------------------------------------
     def _inputs(self, x: Any, field_ids: Any, bcs: Any) -> ModelInputs:
         """Checked inputs (`physviz.model.inputs`), the grid checked against the patch size."""
+        generic = [self.registry.lookup(GENERIC)] if GENERIC in self.registry else []
         checked = check_inputs(x, field_ids, bcs, n_spatial_dims=self.config.n_spatial_dims,
-                               n_slots=self.config.n_states, dtype=self.space_bag.weight.dtype)
+                               n_slots=self.config.n_states, dtype=self.space_bag.weight.dtype, shared=generic)
         check_patch_grid(checked.x.shape[3:], self.config.patch_size, self.config.pad_to_patch)
         return checked
 

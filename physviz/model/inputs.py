@@ -1,7 +1,7 @@
 """Checks of a model's inputs: the window, its field registry indices and its periodic flags, with clear errors."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,12 +21,13 @@ class ModelInputs(NamedTuple):
 
 
 def check_inputs(x: Any, field_ids: Any, bcs: Any, *, n_spatial_dims: int, n_slots: int,
-                 dtype: torch.dtype) -> ModelInputs:
+                 dtype: torch.dtype, shared: Collection[int] = ()) -> ModelInputs:
     """Validate and convert a model input; a model of 3 spatial dims also takes 2D fields.
 
     ``x`` is (batch, time, fields, *spatial) (non-float input becomes `dtype`), ``field_ids``
-    one registry index per field channel (or one row per sample, all equal), ``bcs`` one 0/1
-    flag per spatial axis (or one row per sample, all equal).
+    one registry index per field channel (or one row per sample, all equal), different except
+    for the ``shared`` slots (the generic slot, which several untrained fields may be read
+    through), ``bcs`` one 0/1 flag per spatial axis (or one row per sample, all equal).
     """
     n = n_spatial_dims
     if not torch.is_tensor(x):
@@ -43,15 +44,16 @@ def check_inputs(x: Any, field_ids: Any, bcs: Any, *, n_spatial_dims: int, n_slo
             + ("add a batch axis with x[None]." if x.dim() == 2 + n else f"use a {x.dim() - 3}D model for this data.")
         )
     B, T, C, *S = x.shape
-    ids = _field_ids(field_ids, C, tuple(x.shape), n_slots)
+    ids = _field_ids(field_ids, C, tuple(x.shape), n_slots, shared)
     bc = _periodic_flags(bcs, n, B)
     if T < 1 or any(s < 1 for s in S):
         raise SchemaError(f"The model input has an empty axis: shape {tuple(x.shape)}.")
     return ModelInputs(x, ids.to(device=x.device, dtype=torch.long), bc)
 
 
-def _field_ids(field_ids: Any, channels: int, shape: tuple[int, ...], n_slots: int) -> torch.Tensor:
-    """One registry index per channel, all different and inside the model's slots."""
+def _field_ids(field_ids: Any, channels: int, shape: tuple[int, ...], n_slots: int,
+               shared: Collection[int] = ()) -> torch.Tensor:
+    """One registry index per channel, inside the model's slots and all different (but for `shared` ones)."""
     ids = torch.as_tensor(field_ids)
     if ids.dim() == 2:
         if ids.shape[0] > 1 and not bool((ids == ids[:1]).all()):
@@ -71,7 +73,8 @@ def _field_ids(field_ids: Any, channels: int, shape: tuple[int, ...], n_slots: i
             f"field_ids {bad} are outside the model's {n_slots} embedding slots (0..{n_slots - 1}); "
             "give new fields slots with physviz.model.surgery.ensure_field_slots(model, names)."
         )
-    if len(set(id_list)) != len(id_list):
+    own = [i for i in id_list if i not in shared]
+    if len(set(own)) != len(own):
         raise ParameterError(f"field_ids {id_list} repeat a field; each channel must be a different field.")
     return ids
 

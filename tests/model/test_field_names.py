@@ -42,9 +42,15 @@ def test_no_suggestion_for_a_name_like_nothing():
 
 def test_rollout_suggests_a_field_map_and_then_takes_it(model, gray_scott):
     renamed = gray_scott.rename({"A": "concentration_A", "B": "concentration_B"})
+    # a model without a generic slot refuses names it does not know, and says which map would do
     with pytest.raises(UnknownFieldError,
                        match=r"field_map=\{'concentration_A': 'A', 'concentration_B': 'B'\}"):
-        physviz.rollout(model, renamed, 2)
+        physviz.rollout(physviz.load_pretrained("gen1"), renamed, 2)
+    # the bundled model reads both through its one generic slot, zero-shot, and says the same
+    with pytest.warns(UserWarning, match=r"shared by all of them.*field_map=\{'concentration_A': 'A', "
+                                         r"'concentration_B': 'B'\}"):
+        zero_shot = physviz.rollout(model, renamed, 2)
+    assert np.isfinite(zero_shot["concentration_A"].values).all()
     plain = physviz.rollout(model, gray_scott, 2)
     mapped = physviz.rollout(model, renamed, 2, field_map={"concentration_A": "A", "concentration_B": "B"})
     assert list(mapped.data_vars) == ["concentration_A", "concentration_B"]  # the Dataset's names are kept
