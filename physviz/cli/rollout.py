@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from typing import Any
 
 
@@ -90,10 +92,15 @@ def run(args: argparse.Namespace) -> int:
     truth = physviz.open_fields(args.truth, split=args.split)
     model = physviz.load_model(args.model if args.model else pretrained_path("bundled"))
     try:
-        pred = predict(model, truth, args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pred = predict(model, truth, args)
     except UnknownFieldError as exc:
         hint = "--map NAME=MODEL_NAME maps a name; " if "field_map=" in str(exc) else ""
         raise UnknownFieldError(f"{exc} (Here: {hint}--fields NAME,NAME picks the fields to roll out.)") from None
+    for said in dict.fromkeys(str(w.message) for w in caught):  # once each, one line each
+        hint = " (Here: --map NAME=MODEL_NAME maps a name.)" if "field_map" in said else ""
+        print(f"warning: {said}{hint}", file=sys.stderr)
     path = to_well(pred, args.out, stats=False)
     times = pred["time"].values
     print(f"wrote {path}: {pred.sizes['time']} predicted frames (t={times[0]:.6g} .. {times[-1]:.6g}) of "

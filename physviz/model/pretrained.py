@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # name -> file under physviz/model/weights (safetensors with the physviz header: config, registry, hash, recipe)
-# "gen1": the first generation, by a name that stays when a second ships (recipes continue from it);
-# until then it is the bundled file itself
-BUNDLED: dict[str, str] = {"bundled": "physviz-tiny.safetensors", "gen1": "physviz-tiny.safetensors"}
+# "bundled" is the shipped model (the second generation, recipe bundled_gen2.yaml); "gen1" is the first
+# generation (recipe bundled.yaml), kept because the second continues from it
+BUNDLED: dict[str, str] = {"bundled": "physviz-tiny.safetensors", "gen1": "physviz-tiny-gen1.safetensors"}
 
 
 def pretrained_path(name: str = "bundled") -> Path:
@@ -24,7 +24,7 @@ def pretrained_path(name: str = "bundled") -> Path:
     if not path.is_file():
         raise FieldFileNotFoundError(
             f"The bundled checkpoint {str(path)!r} is missing from this installation; reinstall physviz, "
-            "or make it with `physviz pretrain --recipe bundled`."
+            "or make it with `physviz pretrain --recipe bundled_gen2` (the first generation: `--recipe bundled`)."
         )
     return path
 

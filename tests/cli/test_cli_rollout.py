@@ -12,6 +12,7 @@ import physviz
 from physviz.cli.main import build_parser
 from physviz.cli.serve import make_views
 from physviz.errors import SchemaError
+from physviz.model.pretrained import pretrained_path
 from physviz.fields.samples import sample_dataset
 
 PHYSVIZ = [str(Path(sys.executable).with_name("physviz"))]
@@ -76,11 +77,17 @@ def test_rollout_errors_are_one_line(truth_file, tmp_path):
     _one_line_exit_2(run("rollout", str(truth_file), "-o", str(out), "--trajectory", "5"), "trajectory", "3")
     unknown = tmp_path / "unknown.hdf5"
     physviz.to_well(sample_dataset(trajectories=1, n=32, steps=8).rename(vorticity="glorpiness"), unknown, stats=False)
-    _one_line_exit_2(run("rollout", str(unknown), "-o", str(out)), "glorpiness")
+    gen1 = str(pretrained_path("gen1"))  # no generic slot: a field it does not know is an error
+    _one_line_exit_2(run("rollout", str(unknown), "-o", str(out), "--model", gen1), "glorpiness")
     short = tmp_path / "short.hdf5"
     physviz.to_well(sample_dataset(trajectories=1, n=32, steps=3), short, stats=False)
     _one_line_exit_2(run("rollout", str(short), "-o", str(out)), "3 frames")
     assert not out.exists()
+    # the bundled model reads it through its generic slot, and says so
+    done = run("rollout", str(unknown), "-o", str(out), "-q")
+    assert done.returncode == 0 and "warning: The model never trained ['glorpiness']" in done.stderr
+    assert "generic slot" in done.stderr
+    assert np.isfinite(physviz.open_fields(out)["glorpiness"].values).all()
 
 
 def test_serve_compares_a_one_trajectory_prediction_with_its_trajectory(truth_file, pred_file):
@@ -126,8 +133,14 @@ def test_rollout_map_reads_a_field_under_the_models_name(truth_file, tmp_path):
     physviz.to_well(sample_dataset(trajectories=1, n=32, steps=8).rename(vorticity="vorticity_z"), renamed_path,
                     stats=False)
     out = tmp_path / "p.hdf5"
-    _one_line_exit_2(run("rollout", str(renamed_path), "-o", str(out)), "'vorticity_z' is probably 'vorticity'",
-                     "--map")
+    gen1 = str(pretrained_path("gen1"))  # no generic slot: an error that says which map would do
+    _one_line_exit_2(run("rollout", str(renamed_path), "-o", str(out), "--model", gen1),
+                     "'vorticity_z' is probably 'vorticity'", "--map")
+    # the bundled model reads it through its generic slot, and says the same in one warning line
+    done = run("rollout", str(renamed_path), "-o", str(out), "--steps", "2", "-q")
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert done.returncode == 0 and len(warned) == 1, done.stderr
+    assert "'vorticity_z' is probably 'vorticity'" in warned[0] and "--map NAME=MODEL_NAME" in warned[0]
     _one_line_exit_2(run("rollout", str(renamed_path), "-o", str(out), "--map", "vorticity_z"), "NAME=MODEL_NAME")
     done = run("rollout", str(renamed_path), "-o", str(out), "--map", "vorticity_z=vorticity", "--steps", "2", "-q")
     assert done.returncode == 0, done.stderr

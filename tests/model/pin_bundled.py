@@ -1,12 +1,12 @@
-"""Outputs of the shipped models on fixed inputs, pinned bit for bit (`python -m tests.model.pin_bundled` rewrites them)."""
+"""Outputs of the shipped models on fixed inputs, pinned bit for bit (`python -m tests.model.pin_bundled [NAME ...]` rewrites them)."""
 from __future__ import annotations
 
 import numpy as np
 
 from tests.paths import REPO
 
-# one pin per shipped checkpoint file (physviz.model.pretrained.BUNDLED; "gen1" is the bundled file for now)
-PINS = {name: REPO / "tests" / "model" / "data" / f"{name}_outputs.npz" for name in ("bundled",)}
+# one pin per shipped checkpoint file (physviz.model.pretrained.BUNDLED)
+PINS = {name: REPO / "tests" / "model" / "data" / f"{name}_outputs.npz" for name in ("bundled", "gen1")}
 
 
 def bundled_outputs(name: str = "bundled") -> dict[str, np.ndarray]:
@@ -35,7 +35,11 @@ def bundled_outputs(name: str = "bundled") -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
+    import sys
+
     for name, pin in PINS.items():
+        if sys.argv[1:] and name not in sys.argv[1:]:
+            continue
         pin.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(pin, **bundled_outputs(name))
         print(f"wrote {pin}")

@@ -7,6 +7,7 @@ import pytest
 import physviz
 from physviz.errors import ParameterError
 from physviz.model.checkpoint import read_model_info, tensor_hash
+from physviz.model.registry import GENERIC
 from physviz.recipes.evaluate import as_array, boundary_flags, evaluate, fields_of, model_predictor, persistence
 from physviz.model.pretrained import pretrained_path
 
@@ -16,11 +17,18 @@ def test_bundled_checkpoint_ships_with_its_recipe_and_hash() -> None:
     assert path.stat().st_size < 40e6
     info = read_model_info(path)
     meta = info["metadata"]
-    assert meta["recipe"] == "bundled" and meta["steps"] > 0 and meta["recipe_train"]["model"]["preset"] == "tiny"
+    assert meta["recipe"] == "bundled_gen2" and meta["recipe_train"]["model"]["init_from"] == "bundled:gen1"
     assert "gray_scott_3d_spots" in meta["corpus"] and "euler_high_mach" in meta["corpus"]
+    assert GENERIC in meta["trained_fields"] and "temperature" not in meta["trained_fields"]
     model = physviz.load_pretrained()  # verifies the stored SHA-256 of the weights
     assert tensor_hash(model.state_dict()) == info["hash"] == model.metadata["hash"]
     assert model.config.n_spatial_dims == 3 and not model.training
+    assert model.config.step_scale == "context" and model.config.refine_step
+    # the first generation it continues ships too, and the second counts its steps and time
+    gen1 = read_model_info(pretrained_path("gen1"))
+    assert gen1["metadata"]["recipe"] == "bundled" and gen1["metadata"]["recipe_train"]["model"]["preset"] == "tiny"
+    assert meta["continues"]["hash"] == gen1["hash"] and meta["steps"] > gen1["metadata"]["steps"] > 0
+    assert physviz.load_pretrained("gen1").config.step_scale == "std"
     with pytest.raises(ParameterError, match="Unknown bundled model"):
         physviz.load_pretrained("no-such-model")
 
