@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except UnknownFieldError as exc:
         hint = "--map NAME=MODEL_NAME maps a name; " if "field_map=" in str(exc) else ""
         raise UnknownFieldError(f"{exc} (Here: {hint}--fields NAME,NAME picks the fields to roll out.)") from None
-    for said in dict.fromkeys(str(w.message) for w in caught):  # once each, one line each
+    for said in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):  # once, one line
         hint = " (Here: --map NAME=MODEL_NAME maps a name.)" if "field_map" in said else ""
         print(f"warning: {said}{hint}", file=sys.stderr)
     path = to_well(pred, args.out, stats=False)
