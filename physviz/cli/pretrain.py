@@ -29,6 +29,8 @@ def add_parser(sub: Any) -> None:
                    "with an equal share of the CPU threads (default 1)")
     p.add_argument("--fno-systems", default=None, help="comma-separated datasets whose FNO baselines to train, in "
                    "that order (default: all); each still gets its share of the whole budget")
+    p.add_argument("--transfer-workers", type=int, default=1, help="transfer fine-tunes trained at once, each in "
+                   "its own process with an equal share of the CPU threads (default 1; 2 on two cores trains ~1.3x faster)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="train config overrides KEY=VALUE passed to physviz.train")
     p.set_defaults(func=run)
@@ -47,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"Unknown stage(s) {unknown}; stages are {list(STAGES)}.")
     run_pipeline(recipe, args.workdir.resolve(), stages, card=args.card, bundle_to=args.bundle_to,
                  fno_seconds=args.fno_seconds, overrides=args.overrides, progress=not args.quiet,
-                 fno_workers=args.fno_workers,
+                 fno_workers=args.fno_workers, transfer_workers=args.transfer_workers,
                  fno_systems=[n.strip() for n in args.fno_systems.split(",") if n.strip()] if args.fno_systems else None)
     return 0

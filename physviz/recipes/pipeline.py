@@ -15,7 +15,8 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
    persistence and the FNO; spectra after 10 steps; ``DIR/results.json`` (with the recipe,
    corpus and model facts the card shows). Without FNO weights, the FNO rows of an earlier
    ``DIR/results.json`` stay for test sets it evaluated identically (`carry_fno`).
-6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings.
+6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings (``--transfer-workers``
+   fine-tunes at once, each on its share of the CPU threads).
 7. ``zero_shot``: the model against persistence on the recipe's ``zero_shot`` files (physics outside
    the corpus, from other solvers), into ``DIR/results.json``.
 8. ``card``: ``MODEL_CARD.md`` and its figures from ``DIR/results.json``.
@@ -35,7 +36,7 @@ STAGES = ("corpus", "train", "fno", "evaluate", "bundle", "transfer", "zero_shot
 def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, *,
                  card: Path = Path("MODEL_CARD.md"), bundle_to: Path | None = None, fno_seconds: float | None = None,
                  overrides: list[str] | None = None, progress: bool = True, fno_workers: int = 1,
-                 fno_systems: list[str] | None = None) -> dict[str, Any]:
+                 fno_systems: list[str] | None = None, transfer_workers: int = 1) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.recipes.baselines import fno_runs, train_fno_baselines
     from physviz.recipes.card import card_facts, write_card
@@ -70,7 +71,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         results.update(skill, fno_runs=runs, **card_facts(recipe, evaluated, n_parameters))
         write_results(workdir, results)
     if "transfer" in stages:
-        transfer = run_transfer(recipe, workdir, progress)
+        transfer = run_transfer(recipe, workdir, progress, workers=transfer_workers)
         write_results(workdir, {**read_results(workdir), "transfer": transfer})
     if "zero_shot" in stages:
         from physviz.model.checkpoint import load_model

@@ -124,10 +124,12 @@ def final_checkpoint(recipe: Recipe, workdir: Path) -> Path:
     return workdir / ("finish" if recipe.finish else "train") / "final.safetensors"
 
 
-def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progress=false",)) -> Path:
+def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progress=false",),
+              threads: int | None = None) -> Path:
     """physviz.train on `cfg` in a subprocess, writing to `out` (resumable); returns out/final.safetensors.
 
     The config is written beside `out` as ``OUT.yaml``; a run whose final checkpoint exists is skipped.
+    ``threads``: the subprocess's CPU threads (None: torch's default, all cores).
     """
     from physviz.train.command import run_train_process
 
@@ -137,7 +139,43 @@ def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progr
     out.mkdir(parents=True, exist_ok=True)
     path = out.parent / f"{out.name}.yaml"
     dump_yaml({**cfg, "output_dir": str(out)}, path)
-    run_train_process(path, overrides)
+    run_train_process(path, overrides, threads)
     if not final.exists():
         raise RecipeError(f"Training in {str(out)!r} finished without {final.name}; rerun to resume.")
     return final
+
+
+def run_train_pool(runs: Sequence[tuple[dict[str, Any], Path]], workers: int = 1) -> list[Path]:
+    """`run_train` on each (config, output folder) of `runs`, in order, `workers` subprocesses at a time, each
+    with an equal share of the CPU threads; returns their final checkpoints.
+
+    On two cores, two one-thread runs train about 1.3x as many steps per second as one run on both.
+    When a run fails, no further run starts; the running ones finish (Ctrl-C reaches them too, as it
+    reaches the whole process group) and the first failure in `runs` order is raised.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if workers < 1:
+        raise RecipeError(f"Training workers must be at least 1, not {workers}.")
+    if workers == 1:
+        return [run_train(cfg, out) for cfg, out in runs]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    failed = threading.Event()
+
+    def one(cfg: dict[str, Any], out: Path) -> Path:
+        if failed.is_set():
+            raise RecipeError(f"Training in {str(out)!r} did not start: an earlier run failed; rerun to resume.")
+        try:
+            return run_train(cfg, out, threads=threads)
+        except BaseException:
+            failed.set()
+            raise
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="physviz-train")
+    try:
+        futures = [pool.submit(one, cfg, out) for cfg, out in runs]
+        return [f.result() for f in futures]
+    finally:
+        failed.set()  # on Ctrl-C in this thread too: nothing queued starts
+        pool.shutdown(wait=True, cancel_futures=True)

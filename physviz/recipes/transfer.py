@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from physviz.recipes.recipe import Recipe, RecipeError, TransferSettings, run_train, train_config
+from physviz.recipes.recipe import (Recipe, RecipeError, TransferSettings, run_train, run_train_pool,
+                                    train_config)
 
 TRANSFER_SEED = 700_000  # seeds of the fine-tuning pools (one per task, 1000 apart)
 TRANSFER_TEST_SEED = 800_000  # seeds of the transfer test sets
@@ -87,8 +88,19 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
     return cfg
 
 
-def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[str, Any]:
-    """Pretrain without the excluded systems, then fine-tune vs scratch per task and size; evaluate one-step and k-step."""
+def transfer_runs(recipe: Recipe, workdir: Path, data: dict[str, dict[str, Any]],
+                  pretrained: Path) -> list[tuple[str, int, str, dict[str, Any], Path]]:
+    """The fine-tune runs (task, size, arm, train config, output folder), smallest sets first, so the sizes of
+    the floor are done before the large ones when the stage runs in legs."""
+    runs = [(task, n, kind, transfer_config(recipe, path, f"{task}_{n}", pretrained if kind == "pretrained" else None),
+             workdir / "transfer" / task / f"{kind}_n{n}")
+            for task, d in data.items() for n, path in d["train"].items() for kind in ("pretrained", "scratch")]
+    return sorted(runs, key=lambda r: (r[1], r[0], r[2]))
+
+
+def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: int = 1) -> dict[str, Any]:
+    """Pretrain without the excluded systems, then fine-tune vs scratch per task and size (`workers` runs at a
+    time); evaluate one-step and k-step."""
     from physviz.model.checkpoint import load_model, read_model_info
     from physviz.recipes.corpus import corpus_entries
     from physviz.recipes.evaluate import evaluate, load_eval, model_predictor
@@ -96,27 +108,22 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True) -> dict[s
     ex = settings(recipe)
     data = _transfer_data(recipe, workdir, progress)
     pre = run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
+    runs = transfer_runs(recipe, workdir, data, pre)
+    finals = run_train_pool([(cfg, out) for *_, cfg, out in runs], workers)
     k = ex.rollout
     early = ex.protocol == "early_stopping"
-    results: dict[str, Any] = {}
-    for task, d in data.items():
-        _, fields, bcs, test = load_eval(d["test"])
-        results[task] = {}
-        for n, path in sorted(d["train"].items()):
-            row = {}
-            for kind in ("pretrained", "scratch"):
-                cfg = transfer_config(recipe, path, f"{task}_{n}", pre if kind == "pretrained" else None)
-                final = run_train(cfg, workdir / "transfer" / task / f"{kind}_n{n}")
-                model = load_model(final)
-                skill = evaluate(model_predictor(model, fields, bcs), test, recipe.context, k, fields)
-                row[kind] = {"one_step": skill.one_step, f"rollout_{k}": skill.mean_rollout(k),
-                             "rollout_5": skill.mean_rollout(5)}
-                if early:
-                    meta = read_model_info(final).get("metadata", {})
-                    stop = meta.get("early_stopping") or {}
-                    row[kind].update(steps=int(meta.get("trained_steps", 0)), best_step=stop.get("best_step"),
-                                     valid_vrmse=stop.get("best_vrmse"))
-            results[task][str(n)] = row
+    results: dict[str, Any] = {task: {} for task in data}
+    tests = {task: load_eval(d["test"]) for task, d in data.items()}
+    for (task, n, kind, _, _), final in zip(runs, finals):  # sizes ascending within each task
+        _, fields, bcs, test = tests[task]
+        skill = evaluate(model_predictor(load_model(final), fields, bcs), test, recipe.context, k, fields)
+        row = {"one_step": skill.one_step, f"rollout_{k}": skill.mean_rollout(k), "rollout_5": skill.mean_rollout(5)}
+        if early:
+            meta = read_model_info(final).get("metadata", {})
+            stop = meta.get("early_stopping") or {}
+            row.update(steps=int(meta.get("trained_steps", 0)), best_step=stop.get("best_step"),
+                       valid_vrmse=stop.get("best_vrmse"))
+        results[task].setdefault(str(n), {})[kind] = row
     out = {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
            "pretrain_steps": int(recipe.train.get("steps", 0)), "excluded": list(recipe.exclude),
            "finetune_steps": ex.finetune_steps, "finetune_lr": ex.finetune_lr, "finetune": dict(ex.finetune),

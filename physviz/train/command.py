@@ -14,13 +14,15 @@ def train_argv(config: str | os.PathLike[str], overrides: Sequence[str] = (), py
     return [python or sys.executable, "-m", "physviz.train", str(config), *overrides]
 
 
-def run_train_process(config: str | os.PathLike[str], overrides: Sequence[str] = ()) -> None:
+def run_train_process(config: str | os.PathLike[str], overrides: Sequence[str] = (), threads: int | None = None) -> None:
     """Train as the config file says in a child process of this interpreter; wait for it to end.
 
+    ``threads`` sets the child's CPU threads (``OMP_NUM_THREADS``); None keeps torch's default.
     Its output goes to this process's stdout and stderr. A run that fails raises
     `TrainingFailedError`; rerunning it resumes from the run's last checkpoint.
     """
-    proc = subprocess.run(train_argv(config, overrides))
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(train_argv(config, overrides), env=env)
     if proc.returncode != 0:
         raise TrainingFailedError(
             f"Training with {config} stopped with exit status {proc.returncode}; rerun to resume from its last checkpoint.")

@@ -582,6 +582,11 @@ class Trainer:
         finally:
             writer.close()
 
+    def _threads(self) -> str:
+        """' (N CPU threads)' on a CPU device, where the thread count sets the speed; '' otherwise."""
+        n = torch.get_num_threads()
+        return f" ({n} CPU thread{'s' if n > 1 else ''})" if self.env.device.type == "cpu" else ""
+
     def _banner(self) -> None:
         if not self.env.is_main:
             return
@@ -590,7 +595,7 @@ class Trainer:
         parts = [f"{name}: {len(s)} windows, {b}/rank x {self.env.world}, {t} tokens/sample"
                  for name, s, b, t in zip(self.names, self.sources, self.per_rank, self.tokens_per_sample)]
         msg = (f"physviz.train: {n / 1e6:.2f}M parameters ({trained / 1e6:.2f}M trained), {self.mode} x {self.env.world} "
-               f"on {self.env.device}; " + "; ".join(parts))
+               f"on {self.env.device}{self._threads()}; " + "; ".join(parts))
         if self.added:
             msg += f"; new fields {self.added}"
         if self.from_generic:

@@ -96,7 +96,10 @@ def test_early_stopping_transfer_runs_end_to_end_at_toy_size(tmp_path: Path, mon
     from physviz.recipes.corpus import make_corpus
     from physviz.recipes.transfer import run_transfer
 
+    import physviz.recipes.recipe as recipe_module
+
     monkeypatch.setattr(transfer, "run_train", _train_here)
+    monkeypatch.setattr(recipe_module, "run_train", _train_here)  # the fine-tunes, through run_train_pool
 
     recipe = Recipe.load("bundled_transfer")
     recipe.only, recipe.corpus_scale, recipe.eval_trajectories, recipe.eval_steps = ["fitzhugh_nagumo"], 0.01, 1, 6
@@ -120,3 +123,65 @@ def test_early_stopping_transfer_runs_end_to_end_at_toy_size(tmp_path: Path, mon
     train = open_fields(tmp_path / "transfer" / "near" / "n2", split="train")
     assert valid.sizes["trajectory"] == 1 and train.sizes["trajectory"] == 2
     assert not (valid["density"].values[0] == train["density"].values[0]).all()  # other trajectories
+
+
+def test_transfer_runs_put_the_small_sets_first() -> None:
+    """Run in legs, the stage finishes the sizes of the floor (both tasks, both arms) before the large sets."""
+    from physviz.recipes.transfer import transfer_runs
+
+    recipe = Recipe.load("bundled_transfer")
+    data = {task: {"train": {n: Path(f"/d/{task}/n{n}") for n in (32, 1, 8)}} for task in ("far", "near")}
+    runs = transfer_runs(recipe, Path("/w"), data, Path("/pre.safetensors"))
+    assert [(t, n, k) for t, n, k, _, _ in runs] == [
+        (t, n, k) for n in (1, 8, 32) for t in ("far", "near") for k in ("pretrained", "scratch")]
+    for task, n, kind, cfg, out in runs:
+        assert out == Path("/w/transfer") / task / f"{kind}_n{n}" and cfg["data"][0]["name"] == f"{task}_{n}"
+        assert (cfg["model"] == {"init_from": "/pre.safetensors"}) == (kind == "pretrained")
+
+
+def _toy_runs(tmp_path: Path, n: int, steps: int = 2) -> list[tuple[dict, Path]]:
+    """`n` toy physviz.train configs on one small compressible-flow dataset."""
+    from physviz.fields import to_well
+    from physviz.fields.simulate.run import simulate
+
+    data = tmp_path / "data"
+    to_well(simulate("euler", 2, seed=0, regime="low_mach", resolution=16, steps=9, progress=False),
+            data / "data" / "train" / "e.hdf5")
+    cfg = {"data": [{"path": str(data), "name": "e", "valid_split": None}], "steps": steps, "n_steps_input": 4,
+           "checkpoint_every": 0, "valid_every": 0, "log_every": 1, "batch": {"tokens": 256},
+           "model": {"preset": "tiny", "overrides": {"context_frames": 4}}}
+    return [(cfg, tmp_path / f"r{i}") for i in range(n)]
+
+
+@pytest.mark.slow
+def test_train_pool_runs_one_thread_subprocesses_side_by_side(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """--transfer-workers 2: two physviz.train processes at once, each on its share of the CPU threads."""
+    import os
+
+    from physviz.recipes.recipe import run_train_pool
+
+    runs = _toy_runs(tmp_path, 3)
+    finals = run_train_pool(runs, workers=2)
+    assert finals == [out / "final.safetensors" for _, out in runs] and all(f.exists() for f in finals)
+    # the second run started before the first ended: its config was written before the first's weights
+    assert (tmp_path / "r1.yaml").stat().st_mtime < (tmp_path / "r0" / "final.safetensors").stat().st_mtime
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    banner = f"on cpu ({threads} CPU thread{'s' if threads > 1 else ''})"
+    assert capfd.readouterr().err.count(banner) == 3
+    assert run_train_pool(runs, workers=2) == finals  # finished runs are skipped
+
+
+@pytest.mark.slow
+def test_train_pool_starts_nothing_after_a_failed_run(tmp_path: Path) -> None:
+    """A failed run stops the queue: the run beside it finishes, the next never starts, the failure is raised."""
+    from physviz.errors import TrainingFailedError
+    from physviz.recipes.recipe import RecipeError, run_train_pool
+
+    runs = _toy_runs(tmp_path, 3, steps=20)
+    bad = {**runs[0][0], "data": [{"path": str(tmp_path / "missing"), "name": "e", "valid_split": None}]}
+    runs[0] = (bad, runs[0][1])
+    with pytest.raises(TrainingFailedError, match="r0.yaml"):
+        run_train_pool(runs, workers=2)
+    assert (tmp_path / "r1" / "final.safetensors").exists() and not (tmp_path / "r2.yaml").exists()
+    with pytest.raises(RecipeError, match="at least 1"):
+        run_train_pool(runs, workers=0)
