@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
                    "that order (default: all); each still gets its share of the whole budget")
     p.add_argument("--transfer-workers", type=int, default=1, help="transfer fine-tunes trained at once, each in "
                    "its own process with an equal share of the CPU threads (default 1; 2 on two cores trains ~1.3x faster)")
+    p.add_argument("--transfer-sizes", default=None, help="comma-separated fine-tuning set sizes the transfer stage "
+                   "runs and reports (default: all of the recipe's), e.g. 1,2,4,8 for the floor's sizes in one sitting")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="train config overrides KEY=VALUE passed to physviz.train")
     p.set_defaults(func=run)
@@ -50,5 +52,18 @@ def run(args: argparse.Namespace) -> int:
     run_pipeline(recipe, args.workdir.resolve(), stages, card=args.card, bundle_to=args.bundle_to,
                  fno_seconds=args.fno_seconds, overrides=args.overrides, progress=not args.quiet,
                  fno_workers=args.fno_workers, transfer_workers=args.transfer_workers,
+                 transfer_sizes=_sizes(args.transfer_sizes),
                  fno_systems=[n.strip() for n in args.fno_systems.split(",") if n.strip()] if args.fno_systems else None)
     return 0
+
+
+def _sizes(text: str | None) -> list[int] | None:
+    """`--transfer-sizes 1,2,4`: the sizes as integers (None when not given)."""
+    from physviz.errors import OptionError
+
+    if text is None:
+        return None
+    try:
+        return [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise OptionError(f"--transfer-sizes takes comma-separated whole numbers, not {text!r}.") from None

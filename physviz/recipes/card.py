@@ -170,6 +170,11 @@ def _matched(e: dict[str, Any]) -> str:
     return f"{need:.1f} (gain {e['gain']:.1f}x)"
 
 
+def _listing(sizes: list[int]) -> str:
+    """[1, 2, 4] as '1, 2, 4'."""
+    return ", ".join(str(n) for n in sizes)
+
+
 def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> str:
     """The transfer section of the early-stopping protocol: curves' table, efficiency gain and floor."""
     rows = []
@@ -185,6 +190,11 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> st
     floor = transfer["floor"]
     fails = floor["fails"]
     reference = next((e["reference"] for m in transfer["efficiency"].values() for e in m.values()), 2)
+    run, planned = transfer.get("sizes"), transfer.get("recipe_sizes")
+    sizes = (f"\nMeasured so far at {_listing(run)} trajectories of the recipe's {_listing(planned)} (the others are "
+             "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
+    missing = floor.get("missing") or []
+    verdict = f"not measured yet (sizes {_listing(missing)} not run)" if missing else _holds(floor["held"])
     return Template(TRANSFER_TEMPLATE.read_text()).substitute(
         rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
         finetune_lr=f"{transfer['finetune_lr']:g}",
@@ -193,7 +203,7 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> st
         valid_every=transfer["valid_every"], max_steps=transfer["max_steps"],
         test_trajectories=transfer["test_trajectories"], reference=reference,
         efficiency="\n".join(eff) if eff else "- not measured (no runs at that size).",
-        floor_upto=floor["upto"], floor_verdict=_holds(floor["held"]),
+        sizes=sizes, floor_upto=floor["upto"], floor_verdict=verdict,
         floor_wins=floor["cells"] - len(fails), floor_cells=floor["cells"],
         floor_fails=("; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
                                                 f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})"

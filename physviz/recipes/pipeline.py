@@ -16,7 +16,8 @@ skips what is already on disk, so an interrupted run resumes where it stopped:
    corpus and model facts the card shows). Without FNO weights, the FNO rows of an earlier
    ``DIR/results.json`` stay for test sets it evaluated identically (`carry_fno`).
 6. ``transfer``: the transfer experiment of a recipe with ``transfer`` settings (``--transfer-workers``
-   fine-tunes at once, each on its share of the CPU threads).
+   fine-tunes at once, each on its share of the CPU threads; ``--transfer-sizes`` runs and reports only
+   those fine-tuning set sizes).
 7. ``zero_shot``: the model against persistence on the recipe's ``zero_shot`` files (physics outside
    the corpus, from other solvers), into ``DIR/results.json``.
 8. ``card``: ``MODEL_CARD.md`` and its figures from ``DIR/results.json``.
@@ -36,7 +37,8 @@ STAGES = ("corpus", "train", "fno", "evaluate", "bundle", "transfer", "zero_shot
 def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, *,
                  card: Path = Path("MODEL_CARD.md"), bundle_to: Path | None = None, fno_seconds: float | None = None,
                  overrides: list[str] | None = None, progress: bool = True, fno_workers: int = 1,
-                 fno_systems: list[str] | None = None, transfer_workers: int = 1) -> dict[str, Any]:
+                 fno_systems: list[str] | None = None, transfer_workers: int = 1,
+                 transfer_sizes: list[int] | None = None) -> dict[str, Any]:
     """Run the chosen stages of a recipe in order; return the results (also in workdir/results.json)."""
     from physviz.recipes.baselines import fno_runs, train_fno_baselines
     from physviz.recipes.card import card_facts, write_card
@@ -44,6 +46,10 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
     from physviz.recipes.evaluate import carry_fno, evaluate_all, read_results, write_results
     from physviz.recipes.transfer import run_transfer
 
+    if "transfer" in stages and transfer_sizes is not None:
+        from physviz.recipes.transfer import check_sizes
+
+        check_sizes(recipe, transfer_sizes)  # before the stages ahead of it spend their time
     workdir.mkdir(parents=True, exist_ok=True)
     model_path = bundle_to or bundle_path(recipe, workdir)
     if "corpus" in stages:
@@ -71,7 +77,7 @@ def run_pipeline(recipe: Recipe, workdir: Path, stages: Sequence[str] = STAGES, 
         results.update(skill, fno_runs=runs, **card_facts(recipe, evaluated, n_parameters))
         write_results(workdir, results)
     if "transfer" in stages:
-        transfer = run_transfer(recipe, workdir, progress, workers=transfer_workers)
+        transfer = run_transfer(recipe, workdir, progress, workers=transfer_workers, sizes=transfer_sizes)
         write_results(workdir, {**read_results(workdir), "transfer": transfer})
     if "zero_shot" in stages:
         from physviz.model.checkpoint import load_model

@@ -88,27 +88,41 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
     return cfg
 
 
-def transfer_runs(recipe: Recipe, workdir: Path, data: dict[str, dict[str, Any]],
-                  pretrained: Path) -> list[tuple[str, int, str, dict[str, Any], Path]]:
-    """The fine-tune runs (task, size, arm, train config, output folder), smallest sets first, so the sizes of
-    the floor are done before the large ones when the stage runs in legs."""
+def transfer_runs(recipe: Recipe, workdir: Path, data: dict[str, dict[str, Any]], pretrained: Path,
+                  sizes: Sequence[int] | None = None) -> list[tuple[str, int, str, dict[str, Any], Path]]:
+    """The fine-tune runs (task, size, arm, train config, output folder) of `sizes` (None: all), smallest sets
+    first, so the sizes of the floor are done before the large ones when the stage runs in legs."""
     runs = [(task, n, kind, transfer_config(recipe, path, f"{task}_{n}", pretrained if kind == "pretrained" else None),
              workdir / "transfer" / task / f"{kind}_n{n}")
-            for task, d in data.items() for n, path in d["train"].items() for kind in ("pretrained", "scratch")]
+            for task, d in data.items() for n, path in d["train"].items() if sizes is None or n in sizes
+            for kind in ("pretrained", "scratch")]
     return sorted(runs, key=lambda r: (r[1], r[0], r[2]))
 
 
-def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: int = 1) -> dict[str, Any]:
+def check_sizes(recipe: Recipe, sizes: Sequence[int] | None) -> list[int]:
+    """The fine-tuning set sizes to run: `sizes` (None: all of the recipe's), each one of the recipe's."""
+    known = sorted(settings(recipe).sizes)
+    if sizes is None:
+        return known
+    unknown = sorted(set(sizes) - set(known))
+    if unknown or not sizes:
+        raise RecipeError(f"Transfer sizes {unknown or '(none)'} are not among recipe {recipe.name!r}'s sizes {known}.")
+    return sorted(set(sizes))
+
+
+def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: int = 1,
+                 sizes: Sequence[int] | None = None) -> dict[str, Any]:
     """Pretrain without the excluded systems, then fine-tune vs scratch per task and size (`workers` runs at a
-    time); evaluate one-step and k-step."""
+    time; only `sizes` when given, a leg of the whole curve); evaluate one-step and k-step."""
     from physviz.model.checkpoint import load_model, read_model_info
     from physviz.recipes.corpus import corpus_entries
     from physviz.recipes.evaluate import evaluate, load_eval, model_predictor
 
     ex = settings(recipe)
+    run_sizes = check_sizes(recipe, sizes)
     data = _transfer_data(recipe, workdir, progress)
     pre = run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
-    runs = transfer_runs(recipe, workdir, data, pre)
+    runs = transfer_runs(recipe, workdir, data, pre, run_sizes)
     finals = run_train_pool([(cfg, out) for *_, cfg, out in runs], workers)
     k = ex.rollout
     early = ex.protocol == "early_stopping"
@@ -127,14 +141,14 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
     out = {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
            "pretrain_steps": int(recipe.train.get("steps", 0)), "excluded": list(recipe.exclude),
            "finetune_steps": ex.finetune_steps, "finetune_lr": ex.finetune_lr, "finetune": dict(ex.finetune),
-           "test_trajectories": ex.test_trajectories}
+           "test_trajectories": ex.test_trajectories, "sizes": run_sizes, "recipe_sizes": sorted(ex.sizes)}
     if early:
         out.update(protocol="early_stopping", valid_trajectories=ex.valid_trajectories, valid_every=ex.valid_every,
                    patience=ex.patience, min_delta=ex.min_delta, max_steps=ex.max_steps,
                    optimizer={**recipe.train.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10,
                               **ex.optimizer},
                    efficiency=efficiency(results, ex.reference_size),
-                   floor=transfer_floor(results, ex.floor_upto))
+                   floor=transfer_floor(results, ex.floor_upto, ex.sizes))
     return out
 
 
@@ -170,11 +184,14 @@ def efficiency(results: dict[str, Any], reference: int = 2) -> dict[str, Any]:
     return out
 
 
-def transfer_floor(results: dict[str, Any], upto: int = 8) -> dict[str, Any]:
-    """The floor: pretrained better than scratch at every size up to `upto`, one-step and 5-step; the cells that fail."""
+def transfer_floor(results: dict[str, Any], upto: int = 8, sizes: Sequence[int] = ()) -> dict[str, Any]:
+    """The floor: pretrained better than scratch at every size up to `upto`, one-step and 5-step; the cells that fail,
+    and the `sizes` up to `upto` some task has no result for (while any is missing, the floor is not held)."""
     fails = [{"task": task, "trajectories": int(n), "metric": m, "pretrained": r["pretrained"][m],
               "scratch": r["scratch"][m]}
              for task, rows in sorted(results.items()) for n, r in sorted(rows.items(), key=lambda kv: int(kv[0]))
              if int(n) <= upto for m in METRICS if not r["pretrained"][m] < r["scratch"][m]]
     cells = sum(1 for rows in results.values() for n in rows if int(n) <= upto) * len(METRICS)
-    return {"upto": upto, "held": not fails and cells > 0, "cells": cells, "fails": fails}
+    missing = sorted(n for n in set(sizes) if n <= upto and any(str(n) not in rows for rows in results.values()))
+    return {"upto": upto, "held": not fails and not missing and cells > 0, "cells": cells, "fails": fails,
+            "missing": missing}

@@ -40,6 +40,11 @@ def test_efficiency_and_floor_of_a_results_table() -> None:
     assert floor["cells"] == 16 and not floor["held"]
     assert [(f["task"], f["trajectories"], f["metric"]) for f in floor["fails"]] == [("far", 4, "rollout_5")]
     assert transfer_floor({"near": RESULTS["near"]}, upto=8)["held"]
+    # a leg that has not run every size of the floor yet does not hold it, and says which are missing
+    partial = {"near": {n: r for n, r in RESULTS["near"].items() if n in ("1", "2")}}
+    floor = transfer_floor(partial, upto=8, sizes=[1, 2, 4, 8, 16, 32])
+    assert floor["missing"] == [4, 8] and not floor["held"] and not floor["fails"]
+    assert transfer_floor(RESULTS | {"near": RESULTS["near"]}, 8, [1, 2, 4, 8, 16])["missing"] == []
 
 
 def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) -> None:
@@ -57,6 +62,33 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     assert "**does not hold** (15 of 16); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
     assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
     assert plot_transfer(transfer, tmp_path).stat().st_size > 1000
+    assert "Measured so far" not in text
+
+    leg = {**transfer, "results": {"near": {"1": RESULTS["near"]["1"], "2": RESULTS["near"]["2"]}},
+           "sizes": [1, 2], "recipe_sizes": [1, 2, 4, 8, 16, 32]}
+    leg["floor"] = transfer_floor(leg["results"], 8, leg["recipe_sizes"])
+    leg["efficiency"] = efficiency(leg["results"], 2)
+    text = _transfer(leg, None, "cmd")
+    assert "Measured so far at 1, 2 trajectories of the recipe's 1, 2, 4, 8, 16, 32" in text
+    assert "**not measured yet (sizes 4, 8 not run)** (4 of 4)" in text and "$" not in text
+
+
+def test_transfer_sizes_must_be_the_recipes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--transfer-sizes 3 fails at once, naming the recipe's sizes, before any stage spends its time."""
+    from physviz.cli.main import main
+    from physviz.recipes.recipe import RecipeError
+    from physviz.recipes.transfer import check_sizes
+
+    recipe = Recipe.load("bundled_transfer")
+    assert check_sizes(recipe, [8, 1, 2, 4]) == [1, 2, 4, 8] and check_sizes(recipe, None) == [1, 2, 4, 8, 16, 32]
+    with pytest.raises(RecipeError, match=r"sizes \[3\] are not among recipe 'bundled_transfer'.s sizes \[1, 2, 4, 8, 16, 32\]"):
+        check_sizes(recipe, [1, 3])
+    work = tmp_path / "w"
+    args = ["pretrain", "--recipe", "bundled_transfer", "--workdir", str(work), "--stages", "corpus,transfer", "-q"]
+    assert main([*args, "--transfer-sizes", "1,3"]) == 2 and not work.exists()  # the corpus stage never started
+    assert main([*args, "--transfer-sizes", "1,two"]) == 2 and not work.exists()
+    err = capsys.readouterr().err
+    assert "not among recipe 'bundled_transfer'" in err and "not '1,two'" in err and "Traceback" not in err
 
 
 def test_transfer_recipes_load_with_their_protocols() -> None:
