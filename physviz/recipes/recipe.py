@@ -145,37 +145,81 @@ def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progr
     return final
 
 
-def run_train_pool(runs: Sequence[tuple[dict[str, Any], Path]], workers: int = 1) -> list[Path]:
-    """`run_train` on each (config, output folder) of `runs`, in order, `workers` subprocesses at a time, each
-    with an equal share of the CPU threads; returns their final checkpoints.
+@dataclass
+class PoolRun:
+    """One run of `run_train_pool`: its physviz.train config, output folder, and the index of the run whose
+    weights it starts from (it waits for that one to finish)."""
 
+    cfg: dict[str, Any]
+    out: Path
+    after: int | None = None
+
+
+def run_train_pool(runs: Sequence[PoolRun], workers: int = 1) -> list[Path]:
+    """`run_train` on each run, `workers` subprocesses at a time (each with an equal share of the CPU threads;
+    one worker: all of them); returns their final checkpoints.
+
+    A free worker takes the first run in `runs` order whose `after` run has finished, so the runs
+    that do not wait (e.g. from-scratch baselines) train while the one the others wait for does.
     On two cores, two one-thread runs train about 1.3x as many steps per second as one run on both.
     When a run fails, no further run starts; the running ones finish (Ctrl-C reaches them too, as it
     reaches the whole process group) and the first failure in `runs` order is raised.
     """
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     if workers < 1:
         raise RecipeError(f"Training workers must be at least 1, not {workers}.")
-    if workers == 1:
-        return [run_train(cfg, out) for cfg, out in runs]
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    failed = threading.Event()
+    for i, r in enumerate(runs):
+        if r.after is not None and not 0 <= r.after < i:
+            raise RecipeError(f"Run {i} ({str(r.out)!r}) waits for run {r.after}, which is not an earlier run.")
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+    state = ["todo"] * len(runs)  # todo, running, done, failed
+    finals: list[Path | None] = [None] * len(runs)
+    errors: dict[int, BaseException] = {}
+    cond = threading.Condition()
 
-    def one(cfg: dict[str, Any], out: Path) -> Path:
-        if failed.is_set():
-            raise RecipeError(f"Training in {str(out)!r} did not start: an earlier run failed; rerun to resume.")
-        try:
-            return run_train(cfg, out, threads=threads)
-        except BaseException:
-            failed.set()
-            raise
+    def take() -> int | None:
+        """The next run to start (None: nothing left for this worker); call holding `cond`."""
+        while not errors:
+            ready = [i for i, r in enumerate(runs) if state[i] == "todo" and (r.after is None or state[r.after] == "done")]
+            if ready:
+                state[ready[0]] = "running"
+                return ready[0]
+            if "running" not in state:
+                return None
+            cond.wait()
+        return None
 
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="physviz-train")
+    def work() -> None:
+        while True:
+            with cond:
+                i = take()
+            if i is None:
+                return
+            try:
+                finals[i] = run_train(runs[i].cfg, runs[i].out, threads=threads)
+            except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
+                with cond:
+                    state[i], errors[i] = "failed", exc
+                    cond.notify_all()
+                return
+            with cond:
+                state[i] = "done"
+                cond.notify_all()
+
+    pool = [threading.Thread(target=work, name=f"physviz-train-{w}") for w in range(min(workers, len(runs)))]
+    for t in pool:
+        t.start()
     try:
-        futures = [pool.submit(one, cfg, out) for cfg, out in runs]
-        return [f.result() for f in futures]
-    finally:
-        failed.set()  # on Ctrl-C in this thread too: nothing queued starts
-        pool.shutdown(wait=True, cancel_futures=True)
+        for t in pool:
+            t.join()
+    finally:  # on Ctrl-C in this thread: nothing else starts, the running runs end (they got the SIGINT too)
+        with cond:
+            errors.setdefault(-1, KeyboardInterrupt())
+            cond.notify_all()
+        for t in pool:
+            t.join()
+    errors.pop(-1)
+    if errors:
+        raise errors[min(errors)]
+    return [f for f in finals if f is not None]

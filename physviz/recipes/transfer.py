@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from physviz.recipes.recipe import (Recipe, RecipeError, TransferSettings, run_train, run_train_pool,
+from physviz.recipes.recipe import (PoolRun, Recipe, RecipeError, TransferSettings, run_train_pool,
                                     train_config)
 
 TRANSFER_SEED = 700_000  # seeds of the fine-tuning pools (one per task, 1000 apart)
@@ -113,7 +113,8 @@ def check_sizes(recipe: Recipe, sizes: Sequence[int] | None) -> list[int]:
 def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: int = 1,
                  sizes: Sequence[int] | None = None) -> dict[str, Any]:
     """Pretrain without the excluded systems, then fine-tune vs scratch per task and size (`workers` runs at a
-    time; only `sizes` when given, a leg of the whole curve); evaluate one-step and k-step."""
+    time, the scratch runs beside the pretraining; only `sizes` when given, a leg of the whole curve); evaluate
+    one-step and k-step."""
     from physviz.model.checkpoint import load_model, read_model_info
     from physviz.recipes.corpus import corpus_entries
     from physviz.recipes.evaluate import evaluate, load_eval, model_predictor
@@ -121,9 +122,12 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
     ex = settings(recipe)
     run_sizes = check_sizes(recipe, sizes)
     data = _transfer_data(recipe, workdir, progress)
-    pre = run_train(train_config(recipe, workdir), workdir / "transfer" / "pretrain")
-    runs = transfer_runs(recipe, workdir, data, pre, run_sizes)
-    finals = run_train_pool([(cfg, out) for *_, cfg, out in runs], workers)
+    pre_dir = workdir / "transfer" / "pretrain"
+    runs = transfer_runs(recipe, workdir, data, pre_dir / "final.safetensors", run_sizes)
+    # the pretraining first; with more than one worker the scratch runs train beside it
+    pool = [PoolRun(train_config(recipe, workdir), pre_dir)]
+    pool += [PoolRun(cfg, out, after=0 if kind == "pretrained" else None) for _, _, kind, cfg, out in runs]
+    finals = run_train_pool(pool, workers)[1:]
     k = ex.rollout
     early = ex.protocol == "early_stopping"
     results: dict[str, Any] = {task: {} for task in data}

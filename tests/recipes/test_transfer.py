@@ -109,7 +109,7 @@ def test_transfer_recipes_load_with_their_protocols() -> None:
     assert fixed["steps"] == 300 and fixed["valid_every"] == 0 and "early_stopping" not in fixed
 
 
-def _train_here(cfg: dict, out: Path, overrides: tuple = ()) -> Path:
+def _train_here(cfg: dict, out: Path, overrides: tuple = (), threads: int | None = None) -> Path:
     """run_train without the subprocess (the same physviz.train run, one torch import for the whole test)."""
     from physviz.train.loop import run
 
@@ -123,15 +123,13 @@ def _train_here(cfg: dict, out: Path, overrides: tuple = ()) -> Path:
 def test_early_stopping_transfer_runs_end_to_end_at_toy_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretrain, then per size a pretrained and a scratch run with early stopping on validation trajectories of
     other seeds, evaluated on the test set; the results carry efficiency and floor."""
-    import physviz.recipes.transfer as transfer
     from physviz.fields import open_fields
     from physviz.recipes.corpus import make_corpus
     from physviz.recipes.transfer import run_transfer
 
     import physviz.recipes.recipe as recipe_module
 
-    monkeypatch.setattr(transfer, "run_train", _train_here)
-    monkeypatch.setattr(recipe_module, "run_train", _train_here)  # the fine-tunes, through run_train_pool
+    monkeypatch.setattr(recipe_module, "run_train", _train_here)  # every run goes through run_train_pool
 
     recipe = Recipe.load("bundled_transfer")
     recipe.only, recipe.corpus_scale, recipe.eval_trajectories, recipe.eval_steps = ["fitzhugh_nagumo"], 0.01, 1, 6
@@ -171,10 +169,11 @@ def test_transfer_runs_put_the_small_sets_first() -> None:
         assert (cfg["model"] == {"init_from": "/pre.safetensors"}) == (kind == "pretrained")
 
 
-def _toy_runs(tmp_path: Path, n: int, steps: int = 2) -> list[tuple[dict, Path]]:
-    """`n` toy physviz.train configs on one small compressible-flow dataset."""
+def _toy_runs(tmp_path: Path, n: int, steps: int = 2) -> list:
+    """`n` toy physviz.train runs on one small compressible-flow dataset."""
     from physviz.fields import to_well
     from physviz.fields.simulate.run import simulate
+    from physviz.recipes.recipe import PoolRun
 
     data = tmp_path / "data"
     to_well(simulate("euler", 2, seed=0, regime="low_mach", resolution=16, steps=9, progress=False),
@@ -182,21 +181,28 @@ def _toy_runs(tmp_path: Path, n: int, steps: int = 2) -> list[tuple[dict, Path]]
     cfg = {"data": [{"path": str(data), "name": "e", "valid_split": None}], "steps": steps, "n_steps_input": 4,
            "checkpoint_every": 0, "valid_every": 0, "log_every": 1, "batch": {"tokens": 256},
            "model": {"preset": "tiny", "overrides": {"context_frames": 4}}}
-    return [(cfg, tmp_path / f"r{i}") for i in range(n)]
+    return [PoolRun(cfg, tmp_path / f"r{i}") for i in range(n)]
 
 
 @pytest.mark.slow
-def test_train_pool_runs_one_thread_subprocesses_side_by_side(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
-    """--transfer-workers 2: two physviz.train processes at once, each on its share of the CPU threads."""
+def test_train_pool_trains_side_by_side_what_does_not_wait(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """--transfer-workers 2: two physviz.train processes at once, each on its share of the CPU threads; a run that
+    starts from another's weights waits for it, and the next free run trains meanwhile."""
     import os
 
     from physviz.recipes.recipe import run_train_pool
 
-    runs = _toy_runs(tmp_path, 3)
+    runs = _toy_runs(tmp_path, 3, steps=10)
+    runs[1].cfg = {**runs[1].cfg, "steps": 2, "model": {"init_from": str(tmp_path / "r0" / "final.safetensors")}}
+    runs[1].after = 0
     finals = run_train_pool(runs, workers=2)
-    assert finals == [out / "final.safetensors" for _, out in runs] and all(f.exists() for f in finals)
-    # the second run started before the first ended: its config was written before the first's weights
-    assert (tmp_path / "r1.yaml").stat().st_mtime < (tmp_path / "r0" / "final.safetensors").stat().st_mtime
+    assert finals == [r.out / "final.safetensors" for r in runs] and all(f.exists() for f in finals)
+
+    def mtime(name: str) -> float:
+        return (tmp_path / name).stat().st_mtime
+
+    # r2 started beside r0 (its config was written before r0's weights); r1 only after r0's weights were there
+    assert mtime("r2.yaml") < mtime("r0/final.safetensors") <= mtime("r1.yaml")
     threads = max(1, (os.cpu_count() or 1) // 2)
     banner = f"on cpu ({threads} CPU thread{'s' if threads > 1 else ''})"
     assert capfd.readouterr().err.count(banner) == 3
@@ -207,13 +213,14 @@ def test_train_pool_runs_one_thread_subprocesses_side_by_side(tmp_path: Path, ca
 def test_train_pool_starts_nothing_after_a_failed_run(tmp_path: Path) -> None:
     """A failed run stops the queue: the run beside it finishes, the next never starts, the failure is raised."""
     from physviz.errors import TrainingFailedError
-    from physviz.recipes.recipe import RecipeError, run_train_pool
+    from physviz.recipes.recipe import PoolRun, RecipeError, run_train_pool
 
     runs = _toy_runs(tmp_path, 3, steps=20)
-    bad = {**runs[0][0], "data": [{"path": str(tmp_path / "missing"), "name": "e", "valid_split": None}]}
-    runs[0] = (bad, runs[0][1])
+    runs[0].cfg = {**runs[0].cfg, "data": [{"path": str(tmp_path / "missing"), "name": "e", "valid_split": None}]}
     with pytest.raises(TrainingFailedError, match="r0.yaml"):
         run_train_pool(runs, workers=2)
     assert (tmp_path / "r1" / "final.safetensors").exists() and not (tmp_path / "r2.yaml").exists()
     with pytest.raises(RecipeError, match="at least 1"):
         run_train_pool(runs, workers=0)
+    with pytest.raises(RecipeError, match="waits for run 1, which is not an earlier run"):
+        run_train_pool([PoolRun({}, tmp_path / "a", after=1), PoolRun({}, tmp_path / "b")])
