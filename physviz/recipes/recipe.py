@@ -153,9 +153,10 @@ class PoolRun:
     cfg: dict[str, Any]
     out: Path
     after: int | None = None
+    label: str = ""  # how progress lines name it (default: the output folder's name)
 
 
-def run_train_pool(runs: Sequence[PoolRun], workers: int = 1) -> list[Path]:
+def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = True) -> list[Path]:
     """`run_train` on each run, `workers` subprocesses at a time (each with an equal share of the CPU threads;
     one worker: all of them); returns their final checkpoints.
 
@@ -163,9 +164,12 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1) -> list[Path]:
     that do not wait (e.g. from-scratch baselines) train while the one the others wait for does.
     On two cores, two one-thread runs train about 1.3x as many steps per second as one run on both.
     When a run fails, no further run starts; the running ones finish (Ctrl-C reaches them too, as it
-    reaches the whole process group) and the first failure in `runs` order is raised.
+    reaches the whole process group) and the first failure in `runs` order is raised. With `progress`, a
+    line on stderr says when each run starts and ends (a finished run found on disk is not trained again).
     """
+    import sys
     import threading
+    import time
 
     if workers < 1:
         raise RecipeError(f"Training workers must be at least 1, not {workers}.")
@@ -196,6 +200,10 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1) -> list[Path]:
                 i = take()
             if i is None:
                 return
+            name, start = runs[i].label or runs[i].out.name, time.monotonic()
+            done_before = (runs[i].out / "final.safetensors").exists()
+            if progress and not done_before:
+                print(f"physviz: training {name} (run {i + 1} of {len(runs)})", file=sys.stderr, flush=True)
             try:
                 finals[i] = run_train(runs[i].cfg, runs[i].out, threads=threads)
             except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
@@ -206,6 +214,10 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1) -> list[Path]:
             with cond:
                 state[i] = "done"
                 cond.notify_all()
+                if progress:
+                    what = "already trained" if done_before else f"trained in {(time.monotonic() - start) / 60:.1f} min"
+                    print(f"physviz: {name} {what} ({state.count('done')} of {len(runs)} runs done)",
+                          file=sys.stderr, flush=True)
 
     pool = [threading.Thread(target=work, name=f"physviz-train-{w}") for w in range(min(workers, len(runs)))]
     for t in pool:

@@ -125,9 +125,10 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
     pre_dir = workdir / "transfer" / "pretrain"
     runs = transfer_runs(recipe, workdir, data, pre_dir / "final.safetensors", run_sizes)
     # the pretraining first; with more than one worker the scratch runs train beside it
-    pool = [PoolRun(train_config(recipe, workdir), pre_dir)]
-    pool += [PoolRun(cfg, out, after=0 if kind == "pretrained" else None) for _, _, kind, cfg, out in runs]
-    finals = run_train_pool(pool, workers)[1:]
+    pool = [PoolRun(train_config(recipe, workdir), pre_dir, label="the transfer pretraining")]
+    pool += [PoolRun(cfg, out, after=0 if kind == "pretrained" else None, label=f"{task} {kind} on {n} trajectories")
+             for task, n, kind, cfg, out in runs]
+    finals = run_train_pool(pool, workers, progress)[1:]
     k = ex.rollout
     early = ex.protocol == "early_stopping"
     results: dict[str, Any] = {task: {} for task in data}

@@ -205,8 +205,14 @@ def test_train_pool_trains_side_by_side_what_does_not_wait(tmp_path: Path, capfd
     assert mtime("r2.yaml") < mtime("r0/final.safetensors") <= mtime("r1.yaml")
     threads = max(1, (os.cpu_count() or 1) // 2)
     banner = f"on cpu ({threads} CPU thread{'s' if threads > 1 else ''})"
-    assert capfd.readouterr().err.count(banner) == 3
+    err = capfd.readouterr().err
+    assert err.count(banner) == 3
+    assert "physviz: training r2 (run 3 of 3)" in err and "physviz: r1 trained in " in err
+    assert err.index("training r2") < err.index("r0 trained in") < err.index("training r1")
+    assert err.rstrip().endswith("(3 of 3 runs done)")
     assert run_train_pool(runs, workers=2) == finals  # finished runs are skipped
+    again = capfd.readouterr().err
+    assert again.count("already trained") == 3 and "physviz: training" not in again
 
 
 @pytest.mark.slow
