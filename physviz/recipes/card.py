@@ -200,6 +200,7 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> st
         finetune_lr=f"{transfer['finetune_lr']:g}",
         finetune=f"; the fine-tunes also with finetune {transfer['finetune']}" if transfer["finetune"] else "",
         valid_trajectories=transfer["valid_trajectories"], patience=transfer["patience"],
+        by=f" by more than {transfer['min_rel_delta']:.0%}" if transfer.get("min_rel_delta") else "",
         valid_every=transfer["valid_every"], max_steps=transfer["max_steps"],
         test_trajectories=transfer["test_trajectories"], reference=reference,
         efficiency="\n".join(eff) if eff else "- not measured (no runs at that size).",

@@ -24,7 +24,7 @@ class TransferSettings(Config):
 
     ``protocol``: 'fixed_steps' gives each run ``finetune_steps`` steps; 'early_stopping' trains
     each run until the one-step VRMSE on ``valid_trajectories`` other trajectories has not improved
-    by more than ``min_delta`` for ``patience`` validations (every ``valid_every`` steps, at most
+    by more than ``min_delta`` plus ``min_rel_delta`` of its best for ``patience`` validations (every ``valid_every`` steps, at most
     ``max_steps``) and evaluates the best validation weights; its card reports how many
     trajectories scratch needs to match the pretrained model at ``reference_size``, and the floor
     (pretrained better at every size up to ``floor_upto``).
@@ -46,6 +46,7 @@ class TransferSettings(Config):
     valid_batches: int = setting(8, min=1)
     patience: int = setting(5, min=1)
     min_delta: float = setting(0.0, min=0)
+    min_rel_delta: float = setting(0.0, min=0, below=1)  # an improvement is by more than this share of the best
     max_steps: int = setting(5000, min=1)
     optimizer: dict[str, Any] = field(default_factory=dict)  # physviz.train optimizer settings of both arms
     reference_size: int = setting(2, min=1)

@@ -78,7 +78,8 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
         cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": "valid"}],
                "steps": ex.max_steps, "checkpoint_every": 0, "valid_every": ex.valid_every,
                "valid_batches": ex.valid_batches, "optimizer": {**optimizer, **ex.optimizer},
-               "early_stopping": {"patience": ex.patience, "min_delta": ex.min_delta}}
+               "early_stopping": {"patience": ex.patience, "min_delta": ex.min_delta,
+                                  "min_rel_delta": ex.min_rel_delta}}
     else:
         cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": None}],
                "steps": ex.finetune_steps, "checkpoint_every": 0, "valid_every": 0, "optimizer": optimizer}
@@ -149,7 +150,8 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
            "test_trajectories": ex.test_trajectories, "sizes": run_sizes, "recipe_sizes": sorted(ex.sizes)}
     if early:
         out.update(protocol="early_stopping", valid_trajectories=ex.valid_trajectories, valid_every=ex.valid_every,
-                   patience=ex.patience, min_delta=ex.min_delta, max_steps=ex.max_steps,
+                   patience=ex.patience, min_delta=ex.min_delta, min_rel_delta=ex.min_rel_delta,
+                   max_steps=ex.max_steps,
                    optimizer={**recipe.train.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10,
                               **ex.optimizer},
                    efficiency=efficiency(results, ex.reference_size),

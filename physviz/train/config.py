@@ -205,14 +205,16 @@ class EarlyStoppingSection(_Section):
     """Stop when the validation error stops improving, and keep the best validation weights as the final model.
 
     Each validation (every ``valid_every`` steps, and at the end) scores the run by its one-step
-    VRMSE averaged over the validation datasets. A score lower than the best so far by more than
-    ``min_delta`` is an improvement: the weights are kept (``best.safetensors``). After
+    VRMSE averaged over the validation datasets. A score below the best so far by more than
+    ``min_delta`` plus ``min_rel_delta`` times the best (0.01: by more than 1%) is an improvement:
+    the weights are kept (``best.safetensors``). After
     ``patience`` validations without one, training stops; ``steps`` is then the most it may run.
     ``final.safetensors`` holds the best validation weights. ``patience`` 0 turns it off.
     """
 
     patience: int = setting(0, min=0)
     min_delta: float = setting(0.0, min=0)
+    min_rel_delta: float = setting(0.0, min=0, below=1)
 
 
 def _output_dir(value: Any, label: str) -> Any:

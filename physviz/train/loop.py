@@ -702,7 +702,7 @@ class Trainer:
         if not cfg.patience or not rec.get("vrmse"):
             return
         score = float(np.mean(list(rec["vrmse"].values())))
-        if es["best"] is None or score < es["best"] - cfg.min_delta:
+        if es["best"] is None or score < es["best"] * (1 - cfg.min_rel_delta) - cfg.min_delta:
             es.update(best=score, best_step=self.step, bad=0)
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 

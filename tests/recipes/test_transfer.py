@@ -54,13 +54,15 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     transfer = {"protocol": "early_stopping", "results": RESULTS, "pretrained_on": ["a"], "pretrain_steps": 3000,
                 "excluded": ["euler"], "finetune_steps": 150, "finetune_lr": 1e-3, "finetune": {},
                 "test_trajectories": 16, "valid_trajectories": 8, "valid_every": 50, "patience": 6, "min_delta": 0.0,
-                "max_steps": 4000, "efficiency": efficiency(RESULTS, 2), "floor": transfer_floor(RESULTS, 8)}
+                "min_rel_delta": 0.01, "max_steps": 4000, "efficiency": efficiency(RESULTS, 2),
+                "floor": transfer_floor(RESULTS, 8)}
     text = _transfer(transfer, "t.png", "cmd")
     assert "| near | 2 | 0.2500 | 0.4000 | 0.5000 | 0.8000 | 100 / 300 |" in text
     assert f"scratch matches it at {math.sqrt(32):.1f} (gain {math.sqrt(32) / 2:.1f}x) trajectories" in text
     assert "far, one-step: pretrained at 2: 0.4500; scratch matches it at more than 16" in text
     assert "**does not hold** (15 of 16); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
     assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
+    assert "has not improved by more than 1% for 6 validations" in text
     assert plot_transfer(transfer, tmp_path).stat().st_size > 1000
     assert "Measured so far" not in text
 
@@ -98,7 +100,7 @@ def test_transfer_recipes_load_with_their_protocols() -> None:
     assert new.transfer.protocol == "early_stopping" and new.transfer.sizes == [1, 2, 4, 8, 16, 32]
     assert old.transfer.protocol == "fixed_steps" and old.transfer.sizes == [25, 50, 100, 200]
     cfg = transfer_config(new, Path("/d"), "near_2", Path("/pre.safetensors"))
-    assert cfg["early_stopping"] == {"patience": 6, "min_delta": 0.0} and cfg["steps"] == 4000
+    assert cfg["early_stopping"] == {"patience": 6, "min_delta": 0.0, "min_rel_delta": 0.01} and cfg["steps"] == 4000
     assert cfg["data"][0]["valid_split"] == "valid" and cfg["valid_every"] == 50
     assert cfg["optimizer"]["schedule"] == "constant" and cfg["optimizer"]["lr"] == 1e-3
     assert new.train["field_dropout"] == 0.2 and "field_dropout" not in cfg  # pretraining only

@@ -81,3 +81,24 @@ def test_checkpoints_written_before_early_stopping_existed_still_resume(tmp_path
     assert changed_settings(old, new) == []
     on = {**new, "early_stopping": {"patience": 3, "min_delta": 0.0}}
     assert changed_settings(old, on) == ["early_stopping.patience: (unset) -> 3"]
+
+
+def test_a_relative_threshold_counts_only_improvements_by_that_share(data: Path, tmp_path: Path) -> None:
+    """min_rel_delta 0.05: a validation counts as better only when 5% below the best so far (replayed from the log)."""
+    from physviz.train.loop import run
+    from physviz.train.metrics import read_metrics
+
+    out = tmp_path / "run"
+    res = run(_cfg(data, out, steps=12, early_stopping={"patience": 50, "min_rel_delta": 0.05}))
+    valid = [(r["step"], r["vrmse"]["ns"]) for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "valid"]
+    best, best_step = None, None
+    for step, v in valid:
+        if best is None or v < best * 0.95:
+            best, best_step = v, step
+    done = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "done"][-1]
+    assert res.steps == 12 and done["best_step"] == best_step and done["best_vrmse"] == pytest.approx(best)
+    # at 0.99 nothing after the first validation is an improvement: patience 2 stops at step 6
+    stop = run(_cfg(data, tmp_path / "strict", early_stopping={"patience": 2, "min_rel_delta": 0.99}))
+    assert stop.steps == 6
+    with pytest.raises(TrainConfigError, match="min_rel_delta"):
+        TrainConfig.from_dict(_cfg(data, tmp_path / "c", early_stopping={"patience": 2, "min_rel_delta": 1.0}))
