@@ -183,6 +183,10 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
     errors: dict[int, BaseException] = {}
     cond = threading.Condition()
 
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")  # one write: lines of workers side by side do not interleave
+        sys.stderr.flush()
+
     def take() -> int | None:
         """The next run to start (None: nothing left for this worker); call holding `cond`."""
         while not errors:
@@ -204,7 +208,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
             name, start = runs[i].label or runs[i].out.name, time.monotonic()
             done_before = (runs[i].out / "final.safetensors").exists()
             if progress and not done_before:
-                print(f"physviz: training {name} (run {i + 1} of {len(runs)})", file=sys.stderr, flush=True)
+                say(f"physviz: training {name} (run {i + 1} of {len(runs)})")
             try:
                 finals[i] = run_train(runs[i].cfg, runs[i].out, threads=threads)
             except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
@@ -217,8 +221,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
                 cond.notify_all()
                 if progress:
                     what = "already trained" if done_before else f"trained in {(time.monotonic() - start) / 60:.1f} min"
-                    print(f"physviz: {name} {what} ({state.count('done')} of {len(runs)} runs done)",
-                          file=sys.stderr, flush=True)
+                    say(f"physviz: {name} {what} ({state.count('done')} of {len(runs)} runs done)")
 
     pool = [threading.Thread(target=work, name=f"physviz-train-{w}") for w in range(min(workers, len(runs)))]
     for t in pool:
