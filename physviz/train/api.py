@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from physviz.errors import OptionError
 from physviz.train.config import (
     Device,
+    EarlyStoppingSection,
     Freeze,
     Loss,
     Precision,
@@ -51,6 +52,7 @@ class FinetuneOptions(Config):
     | ``device`` | "auto" | "auto", "cpu" or "cuda" |
     | ``valid_batches`` | 4 | batches of ``valid_ds`` per validation |
     | ``valid_every`` | 0 | validate every this many steps (0: only at the end); needs ``valid_ds`` |
+    | ``early_stopping`` | {patience: 0} | stop when the one-step VRMSE on ``valid_ds`` has not improved (by more than ``min_delta`` plus ``min_rel_delta`` of the best) for ``patience`` validations; the model returned holds the best validation weights (0: off) |
     | ``log_every`` | 1 | steps per metrics.jsonl line |
     | ``output_dir`` | None | folder for metrics.jsonl and final.safetensors; None: a new temporary folder |
     | ``progress`` | True | show a progress bar |
@@ -80,6 +82,7 @@ class FinetuneOptions(Config):
     device: Device = "auto"
     valid_batches: int = setting(4, min=1)
     valid_every: int = setting(0, min=0)
+    early_stopping: EarlyStoppingSection = field(default_factory=EarlyStoppingSection)
     log_every: int = setting(1, min=1)
     output_dir: str | None = None
     progress: bool = True
@@ -106,6 +109,7 @@ class FinetuneOptions(Config):
             "log_every": self.log_every,
             "valid_every": self.valid_every if validate else 0,
             "valid_batches": self.valid_batches if validate else 0,
+            "early_stopping": self.early_stopping.to_dict(),  # patience without valid_ds: an error naming it
             "finetune": {"freeze": self.freeze, "blocks_lr_scale": self.blocks_lr_scale,
                          "append_fields": self.append_fields, "untrained_from_generic": self.untrained_from_generic},
             "rollout": self.rollout.to_dict(),

@@ -15,6 +15,7 @@ import yaml
 
 import physviz
 from physviz.train import run
+from physviz.train.config import TrainConfigError
 
 from tests.paths import REPO
 MPP_FIXTURE = REPO.parent / "shared" / "fixtures" / "mpp_small" / "state_dict.pt"
@@ -67,6 +68,25 @@ def test_new_fields_are_appended_and_their_loss_falls(pretrained: Path, new_phys
     with torch.no_grad():
         np.testing.assert_allclose(saved(x[None], ids, [0, 0]).numpy(), model.eval()(x[None], ids, [0, 0]).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_finetune_stops_early_and_returns_the_best_validation_weights(pretrained: Path, new_physics,
+                                                                      tmp_path: Path) -> None:
+    from physviz.train.metrics import read_metrics
+
+    ds = new_physics.drop_vars("chlorophyll")
+    model = physviz.load_model(pretrained)
+    result = physviz.finetune(model, ds.isel(trajectory=[0, 1, 2]), ds.isel(trajectory=[3]), steps=40, lr=3e-3,
+                              n_steps_input=3, tokens=1024, valid_every=2, progress=False, output_dir=tmp_path / "es",
+                              early_stopping={"patience": 2, "min_rel_delta": 0.99})
+    done = [r for r in read_metrics(tmp_path / "es" / "metrics.jsonl") if r["kind"] == "done"][-1]
+    assert result.steps == 6 and done["best_step"] == 2 and done["stopped_early"] is True
+    best = torch.load(tmp_path / "es" / "best.pt", weights_only=True)["model"]
+    live = result.model.state_dict()
+    assert all(torch.equal(v, live[k]) for k, v in best.items())  # the model in the notebook is step 2's
+    with pytest.raises(TrainConfigError, match="early_stopping.patience=2 needs validations"):
+        physviz.finetune(physviz.load_model(pretrained), ds, steps=4, progress=False,
+                         early_stopping={"patience": 2})
 
 
 def _changed(before: dict, after: dict) -> set[str]:
