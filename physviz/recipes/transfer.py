@@ -76,7 +76,8 @@ def transfer_config(recipe: Recipe, data: Path, name: str, pretrained: Path | No
     optimizer = {**base.get("optimizer", {}), "lr": ex.finetune_lr, "warmup_steps": 10}
     if ex.protocol == "early_stopping":
         cfg = {**base, "data": [{"path": str(data), "name": name, "valid_split": "valid"}],
-               "steps": ex.max_steps, "checkpoint_every": 0, "valid_every": ex.valid_every,
+               # a checkpoint at each validation: a run stopped between legs resumes there (early-stopping state too)
+               "steps": ex.max_steps, "checkpoint_every": ex.valid_every, "valid_every": ex.valid_every,
                "valid_batches": ex.valid_batches, "optimizer": {**optimizer, **ex.optimizer},
                "early_stopping": {"patience": ex.patience, "min_delta": ex.min_delta,
                                   "min_rel_delta": ex.min_rel_delta}}

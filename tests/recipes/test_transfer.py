@@ -101,7 +101,7 @@ def test_transfer_recipes_load_with_their_protocols() -> None:
     assert old.transfer.protocol == "fixed_steps" and old.transfer.sizes == [25, 50, 100, 200]
     cfg = transfer_config(new, Path("/d"), "near_2", Path("/pre.safetensors"))
     assert cfg["early_stopping"] == {"patience": 6, "min_delta": 0.0, "min_rel_delta": 0.01} and cfg["steps"] == 4000
-    assert cfg["data"][0]["valid_split"] == "valid" and cfg["valid_every"] == 50
+    assert cfg["data"][0]["valid_split"] == "valid" and cfg["valid_every"] == 50 and cfg["checkpoint_every"] == 50
     assert cfg["optimizer"]["schedule"] == "constant" and cfg["optimizer"]["lr"] == 1e-3
     assert new.train["field_dropout"] == 0.2 and "field_dropout" not in cfg  # pretraining only
     scratch = transfer_config(new, Path("/d"), "near_2", None)
