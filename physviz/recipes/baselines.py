@@ -11,7 +11,6 @@ as a 2D one; training keeps a resumable checkpoint, so a stopped run loses at mo
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -356,7 +355,9 @@ def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, w
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    from physviz.recipes.recipe import thread_share
+
+    threads = thread_share(workers)
     queue: list[tuple[Path, Path]] = list(todo)
     running: dict[Any, tuple[int, str]] = {}
     try:

@@ -24,10 +24,10 @@ class TransferSettings(Config):
 
     ``protocol``: 'fixed_steps' gives each run ``finetune_steps`` steps; 'early_stopping' trains
     each run until the one-step VRMSE on ``valid_trajectories`` other trajectories has not improved
-    by more than ``min_delta`` plus ``min_rel_delta`` of its best for ``patience`` validations (every ``valid_every`` steps, at most
-    ``max_steps``) and evaluates the best validation weights; its card reports how many
-    trajectories scratch needs to match the pretrained model at ``reference_size``, and the floor
-    (pretrained better at every size up to ``floor_upto``).
+    by more than ``min_delta`` plus ``min_rel_delta`` of its best for ``patience`` validations (every
+    ``valid_every`` steps, at most ``max_steps``) and evaluates the best validation weights; its card
+    reports how many trajectories scratch needs to match the pretrained model at ``reference_size``,
+    and the floor (pretrained better at every size up to ``floor_upto``).
     """
 
     config_name: ClassVar[str] = "recipe"
@@ -146,6 +146,11 @@ def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progr
     return final
 
 
+def thread_share(workers: int) -> int:
+    """CPU threads of each of `workers` processes training side by side: an equal share of the cores."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 @dataclass
 class PoolRun:
     """One run of `run_train_pool`: its physviz.train config, output folder, and the index of the run whose
@@ -177,10 +182,10 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
     for i, r in enumerate(runs):
         if r.after is not None and not 0 <= r.after < i:
             raise RecipeError(f"Run {i} ({str(r.out)!r}) waits for run {r.after}, which is not an earlier run.")
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+    threads = thread_share(workers) if workers > 1 else None
     state = ["todo"] * len(runs)  # todo, running, done, failed
-    finals: list[Path | None] = [None] * len(runs)
     errors: dict[int, BaseException] = {}
+    halt = threading.Event()  # Ctrl-C in the caller's thread: start nothing more
     cond = threading.Condition()
 
     def say(line: str) -> None:
@@ -189,7 +194,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
 
     def take() -> int | None:
         """The next run to start (None: nothing left for this worker); call holding `cond`."""
-        while not errors:
+        while not errors and not halt.is_set():
             ready = [i for i, r in enumerate(runs) if state[i] == "todo" and (r.after is None or state[r.after] == "done")]
             if ready:
                 state[ready[0]] = "running"
@@ -210,7 +215,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
             if progress and not done_before:
                 say(f"physviz: training {name} (run {i + 1} of {len(runs)})")
             try:
-                finals[i] = run_train(runs[i].cfg, runs[i].out, threads=threads)
+                run_train(runs[i].cfg, runs[i].out, threads=threads)
             except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
                 with cond:
                     state[i], errors[i] = "failed", exc
@@ -231,11 +236,10 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
             t.join()
     finally:  # on Ctrl-C in this thread: nothing else starts, the running runs end (they got the SIGINT too)
         with cond:
-            errors.setdefault(-1, KeyboardInterrupt())
+            halt.set()
             cond.notify_all()
         for t in pool:
             t.join()
-    errors.pop(-1)
     if errors:
         raise errors[min(errors)]
-    return [f for f in finals if f is not None]
+    return [r.out / "final.safetensors" for r in runs]

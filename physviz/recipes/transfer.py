@@ -128,7 +128,8 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
     runs = transfer_runs(recipe, workdir, data, pre_dir / "final.safetensors", run_sizes)
     # the pretraining first; with more than one worker the scratch runs train beside it
     pool = [PoolRun(train_config(recipe, workdir), pre_dir, label="the transfer pretraining")]
-    pool += [PoolRun(cfg, out, after=0 if kind == "pretrained" else None, label=f"{task} {kind} on {n} trajector{'y' if n == 1 else 'ies'}")
+    pool += [PoolRun(cfg, out, after=0 if kind == "pretrained" else None,
+                     label=f"{task} {kind} on {n} trajector{'y' if n == 1 else 'ies'}")
              for task, n, kind, cfg, out in runs]
     finals = run_train_pool(pool, workers, progress)[1:]
     k = ex.rollout

@@ -205,7 +205,7 @@ def test_train_pool_trains_side_by_side_what_does_not_wait(tmp_path: Path, capfd
 
     # r2 started beside r0 (its config was written before r0's weights); r1 only after r0's weights were there
     assert mtime("r2.yaml") < mtime("r0/final.safetensors") <= mtime("r1.yaml")
-    threads = max(1, (os.cpu_count() or 1) // 2)
+    threads = max(1, (os.cpu_count() or 1) // 2)  # each of the two workers' share of the cores
     banner = f"on cpu ({threads} CPU thread{'s' if threads > 1 else ''})"
     err = capfd.readouterr().err
     assert err.count(banner) == 3
