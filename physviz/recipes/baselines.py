@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from physviz.errors import ParameterError
+from physviz.recipes.signals import sigterm_raises_interrupt
 
 if TYPE_CHECKING:
     from physviz.recipes.recipe import Recipe
@@ -331,24 +332,6 @@ def train_fno_baselines(recipe: Recipe, workdir: Path, seconds_total: float, pro
 _STOPPED = 130  # exit code of an FNO worker stopped by a signal (its checkpoint saved)
 
 
-@contextmanager
-def _sigterm_raises_interrupt() -> Iterator[None]:
-    """Inside (main thread only), SIGTERM raises KeyboardInterrupt, so ``kill PID`` of a run started in the
-    background (where the shell makes it ignore SIGINT) still stops its workers at a checkpoint."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"stopped by signal {signum}")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, workers: int, progress: bool) -> None:
     """Train the baselines in `todo`, `workers` processes at a time; Ctrl-C, or SIGTERM to this process,
     stops them all at a checkpoint."""
@@ -361,7 +344,7 @@ def _run_fno_jobs(todo: list[tuple[Path, Path]], context: int, seconds: float, w
     queue: list[tuple[Path, Path]] = list(todo)
     running: dict[Any, tuple[int, str]] = {}
     try:
-        with _sigterm_raises_interrupt():
+        with sigterm_raises_interrupt():
             _drive_fno_jobs(ctx, queue, running, context, seconds, workers, threads, progress)
     finally:  # on Ctrl-C or a failure: each worker saves its checkpoint on SIGTERM and exits
         for proc in running:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,12 @@ def final_checkpoint(recipe: Recipe, workdir: Path) -> Path:
 
 
 def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progress=false",),
-              threads: int | None = None) -> Path:
+              threads: int | None = None, stop: threading.Event | None = None) -> Path:
     """physviz.train on `cfg` in a subprocess, writing to `out` (resumable); returns out/final.safetensors.
 
     The config is written beside `out` as ``OUT.yaml``; a run whose final checkpoint exists is skipped.
-    ``threads``: the subprocess's CPU threads (None: torch's default, all cores).
+    ``threads``: the subprocess's CPU threads (None: torch's default, all cores); setting `stop` (from
+    another thread) ends the subprocess.
     """
     from physviz.train.command import run_train_process
 
@@ -140,7 +142,7 @@ def run_train(cfg: dict[str, Any], out: Path, overrides: Sequence[str] = ("progr
     out.mkdir(parents=True, exist_ok=True)
     path = out.parent / f"{out.name}.yaml"
     dump_yaml({**cfg, "output_dir": str(out)}, path)
-    run_train_process(path, overrides, threads)
+    run_train_process(path, overrides, threads, stop)
     if not final.exists():
         raise RecipeError(f"Training in {str(out)!r} finished without {final.name}; rerun to resume.")
     return final
@@ -169,13 +171,15 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
     A free worker takes the first run in `runs` order whose `after` run has finished, so the runs
     that do not wait (e.g. from-scratch baselines) train while the one the others wait for does.
     On two cores, two one-thread runs train about 1.3x as many steps per second as one run on both.
-    When a run fails, no further run starts; the running ones finish (Ctrl-C reaches them too, as it
-    reaches the whole process group) and the first failure in `runs` order is raised. With `progress`, a
+    When a run fails, no further run starts; the running ones finish and the first failure in `runs` order
+    is raised. Ctrl-C, or SIGTERM to this process (``kill PID`` of a run in the background), ends the
+    running ones too (each resumes from its last checkpoint when the pool is run again). With `progress`, a
     line on stderr says when each run starts and ends (a finished run found on disk is not trained again).
     """
     import sys
-    import threading
     import time
+
+    from physviz.recipes.signals import sigterm_raises_interrupt
 
     if workers < 1:
         raise RecipeError(f"Training workers must be at least 1, not {workers}.")
@@ -185,7 +189,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
     threads = thread_share(workers) if workers > 1 else None
     state = ["todo"] * len(runs)  # todo, running, done, failed
     errors: dict[int, BaseException] = {}
-    halt = threading.Event()  # Ctrl-C in the caller's thread: start nothing more
+    halt = threading.Event()  # Ctrl-C or SIGTERM in the caller's thread: start nothing more, end the running runs
     cond = threading.Condition()
 
     def say(line: str) -> None:
@@ -215,7 +219,7 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
             if progress and not done_before:
                 say(f"physviz: training {name} (run {i + 1} of {len(runs)})")
             try:
-                run_train(runs[i].cfg, runs[i].out, threads=threads)
+                run_train(runs[i].cfg, runs[i].out, threads=threads, stop=halt)
             except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
                 with cond:
                     state[i], errors[i] = "failed", exc
@@ -229,17 +233,18 @@ def run_train_pool(runs: Sequence[PoolRun], workers: int = 1, progress: bool = T
                     say(f"physviz: {name} {what} ({state.count('done')} of {len(runs)} runs done)")
 
     pool = [threading.Thread(target=work, name=f"physviz-train-{w}") for w in range(min(workers, len(runs)))]
-    for t in pool:
-        t.start()
-    try:
+    with sigterm_raises_interrupt():
         for t in pool:
-            t.join()
-    finally:  # on Ctrl-C in this thread: nothing else starts, the running runs end (they got the SIGINT too)
-        with cond:
-            halt.set()
-            cond.notify_all()
-        for t in pool:
-            t.join()
+            t.start()
+        try:
+            for t in pool:
+                t.join()
+        finally:  # on Ctrl-C or SIGTERM in this thread: nothing else starts, the running runs are ended
+            with cond:
+                halt.set()
+                cond.notify_all()
+            for t in pool:
+                t.join()
     if errors:
         raise errors[min(errors)]
     return [r.out / "final.safetensors" for r in runs]

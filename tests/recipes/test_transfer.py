@@ -232,3 +232,53 @@ def test_train_pool_starts_nothing_after_a_failed_run(tmp_path: Path) -> None:
         run_train_pool(runs, workers=0)
     with pytest.raises(RecipeError, match="waits for run 1, which is not an earlier run"):
         run_train_pool([PoolRun({}, tmp_path / "a", after=1), PoolRun({}, tmp_path / "b")])
+
+
+def _training_processes(text: str) -> list[int]:
+    """PIDs of the live physviz.train processes whose command line contains `text`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("State:"))
+        except (OSError, ValueError, StopIteration):
+            continue
+        if "-m physviz.train " in cmdline and text in cmdline and " Z " not in state + " ":  # a zombie has ended
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_background_pool_ends_its_training_processes(tmp_path: Path) -> None:
+    """`kill PID` of a pool run in the background (e.g. `physviz pretrain ... &`) ends the physviz.train children
+    too; before, they went on training with nobody waiting for them."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = _toy_runs(tmp_path, 3, steps=100000)
+    spec = json.dumps([[r.cfg, str(r.out)] for r in runs])
+    script = ("import json, sys\nfrom pathlib import Path\nfrom physviz.recipes.recipe import PoolRun, run_train_pool\n"
+              f"run_train_pool([PoolRun(c, Path(o)) for c, o in json.loads({spec!r})], workers=2)\n")
+    pool = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / r / "metrics.jsonl").exists() for r in ("r0", "r1")):
+            assert pool.poll() is None and time.monotonic() < deadline, pool.stderr.read() if pool.poll() else "slow"
+            time.sleep(0.5)
+        assert len(_training_processes(str(tmp_path / "r"))) == 2  # both workers' physviz.train processes
+        pool.send_signal(signal.SIGTERM)
+        err = pool.communicate(timeout=60)[1]  # the children share its stderr: this waits for them too
+    finally:
+        pool.kill()
+        for pid in _training_processes(str(tmp_path / "r")):  # a failed test leaves nothing training
+            os.kill(pid, signal.SIGKILL)
+    assert pool.returncode != 0 and "KeyboardInterrupt: stopped by signal 15" in err
+    deadline = time.monotonic() + 10
+    while _training_processes(str(tmp_path / "r")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _training_processes(str(tmp_path / "r")) == []
+    assert not (tmp_path / "r2.yaml").exists()  # nothing new started
