@@ -145,11 +145,11 @@ def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str)
                 "data, fine-tuned on 1-32 low- and high-Mach trajectories against the same architecture from scratch, "
                 "each run until its validation error stops improving) "
                 f"is `{command}`; it has not been run for this checkpoint.\n")
+    if transfer.get("protocol") == "early_stopping":
+        return _transfer_early_stopping(transfer, figure)
     rows = [f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
             f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |"
             for task, sizes in transfer["results"].items() for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0]))]
-    if transfer.get("protocol") == "early_stopping":
-        return _transfer_early_stopping(transfer, figure)
     cells = [r for sizes in transfer["results"].values() for r in sizes.values()]
     wins = {m: sum(r["pretrained"][m] < r["scratch"][m] for r in cells) for m in ("one_step", "rollout_5")}
     return Template(TRANSFER_FIXED_TEMPLATE.read_text()).substitute(
