@@ -138,15 +138,15 @@ def _fno_runs(runs: dict[str, Any]) -> str:
                                          for k, r in sorted(runs.items())) + ".\n\n")
 
 
-def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str) -> str:
-    """The transfer section: its table and floors, or how to measure it."""
+def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str, curves: str | None = None) -> str:
+    """The transfer section: its table and floors (and the runs' validation curves), or how to measure it."""
     if not transfer:
         return ("Not measured yet: the transfer experiment (a second model pretrained without the compressible-flow "
                 "data, fine-tuned on 1-32 low- and high-Mach trajectories against the same architecture from scratch, "
                 "each run until its validation error stops improving) "
                 f"is `{command}`; it has not been run for this checkpoint.\n")
     if transfer.get("protocol") == "early_stopping":
-        return _transfer_early_stopping(transfer, figure)
+        return _transfer_early_stopping(transfer, figure, curves)
     rows = [f"| {task} | {n} | {_fmt(r['pretrained']['one_step'])} | {_fmt(r['scratch']['one_step'])} | "
             f"{_fmt(r['pretrained']['rollout_5'])} | {_fmt(r['scratch']['rollout_5'])} |"
             for task, sizes in transfer["results"].items() for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0]))]
@@ -175,7 +175,7 @@ def _listing(sizes: list[int]) -> str:
     return ", ".join(str(n) for n in sizes)
 
 
-def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> str:
+def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curves: str | None = None) -> str:
     """The transfer section of the early-stopping protocol: curves' table, efficiency gain and floor."""
     rows = []
     for task, sizes in transfer["results"].items():
@@ -209,7 +209,9 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None) -> st
         floor_fails=("; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
                                                 f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})"
                                                 for f in fails)) if fails else "",
-        figure=f"\n![transfer]({figure})\n" if figure else "")
+        figure=(f"\n![transfer]({figure})\n" if figure else "") + (
+            f"\nEach run's validation error while it fine-tuned (the early stopping's view):\n\n"
+            f"![transfer validation]({curves})\n" if curves else ""))
 
 
 def _continues(start: dict[str, Any] | None) -> str:
@@ -284,7 +286,8 @@ def card_context(results: dict[str, Any], figures: dict[str, str]) -> dict[str, 
         "skill_table": _skill_table(skill, cols),
         "floors": _floors(skill, cols, ensemble),
         "rollout_figure": figures["rollout"], "spectra_figure": figures["spectra"],
-        "transfer": _transfer(results.get("transfer"), figures.get("transfer"), commands["transfer"]),
+        "transfer": _transfer(results.get("transfer"), figures.get("transfer"), commands["transfer"],
+                              figures.get("transfer_validation")),
         "zero_shot": zero_shot_section(results.get("zero_shot")),
     }
 
@@ -298,7 +301,7 @@ def write_card(results: dict[str, Any], card: Path) -> dict[str, Any]:
     """Write the card's figures and results.json to card's folder/docs/model_card and the card itself; return the results."""
     from physviz.fields.atomic import write_text_atomic
     from physviz.recipes.evaluate import write_results
-    from physviz.recipes.figures import plot_figures, plot_transfer
+    from physviz.recipes.figures import plot_figures, plot_transfer, plot_transfer_validation
     from physviz.recipes.recipe import RecipeError
 
     missing = [k for k in ("skill", "recipe", "model", "corpus") if k not in results]
@@ -309,6 +312,9 @@ def write_card(results: dict[str, Any], card: Path) -> dict[str, Any]:
     figs = plot_figures(results, fig_dir)
     if results.get("transfer"):
         figs["transfer"] = plot_transfer(results["transfer"], fig_dir)
+        curves = plot_transfer_validation(results["transfer"], fig_dir)
+        if curves is not None:
+            figs["transfer_validation"] = curves
     write_results(fig_dir, results)  # the card's data beside its figures, so the two never drift apart
     rel = {k: str(v.relative_to(card.parent)) for k, v in figs.items()}
     write_text_atomic(card, render_card(results, rel))

@@ -1,4 +1,4 @@
-"""The model card's figures: rollout VRMSE curves, spectra after 10 steps, transfer curves."""
+"""The model card's figures: rollout VRMSE curves, spectra after 10 steps, transfer curves and their validations."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -93,3 +93,31 @@ def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
             ax.legend(fontsize=7)
             i += 1
     return _save(fig, out_dir / "transfer.png")
+
+
+def plot_transfer_validation(transfer: dict[str, Any], out_dir: Path) -> Path | None:
+    """The transfer runs' validation one-step VRMSE against fine-tuning step, one panel per task, a colour per size
+    (pretrained solid, scratch dashed, a dot at each run's best step); None when no run has a curve."""
+    tasks = [t for t in sorted(transfer["results"])
+             if any(r.get("valid_curve") for row in transfer["results"][t].values() for r in row.values())]
+    if not tasks:
+        return None
+    fig, axes = _pyplot().subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = transfer["results"][task]
+        for c, n in enumerate(sorted(rows, key=int)):
+            for kind, style in (("pretrained", "-"), ("scratch", "--")):
+                r = rows[n].get(kind, {})
+                curve = np.asarray(r.get("valid_curve") or [], dtype=float).reshape(-1, 2)
+                if not len(curve):
+                    continue
+                ax.semilogy(curve[:, 0], curve[:, 1], style, color=f"C{c}", lw=1.2,
+                            label=f"{n} {kind}")
+                best = curve[curve[:, 0] == r.get("best_step")]
+                if len(best):
+                    ax.plot(best[:, 0], best[:, 1], "o", color=f"C{c}", ms=4)
+        ax.set_title(f"{task}: validation during fine-tuning (dot: best)", fontsize=9)
+        ax.set_xlabel("fine-tuning step")
+        ax.set_ylabel("validation one-step VRMSE")
+        ax.legend(fontsize=6, ncol=2)
+    return _save(fig, out_dir / "transfer_validation.png")

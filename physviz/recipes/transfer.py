@@ -144,7 +144,7 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
             meta = read_model_info(final).get("metadata", {})
             stop = meta.get("early_stopping") or {}
             row.update(steps=int(meta.get("trained_steps", 0)), best_step=stop.get("best_step"),
-                       valid_vrmse=stop.get("best_vrmse"))
+                       valid_vrmse=stop.get("best_vrmse"), valid_curve=valid_curve(final.parent))
         results[task].setdefault(str(n), {})[kind] = row
     out = {"results": results, "pretrained_on": [e.name() for e in corpus_entries(recipe)],
            "pretrain_steps": int(recipe.train.get("steps", 0)), "excluded": list(recipe.exclude),
@@ -159,6 +159,14 @@ def run_transfer(recipe: Recipe, workdir: Path, progress: bool = True, workers: 
                    efficiency=efficiency(results, ex.reference_size),
                    floor=transfer_floor(results, ex.floor_upto, ex.sizes))
     return out
+
+
+def valid_curve(run: Path) -> list[list[float]]:
+    """A run's validation one-step VRMSE as [step, vrmse] pairs, from its metrics.jsonl (as it stands after resumes)."""
+    from physviz.train.metrics import METRICS_FILE, latest_per_step, read_metrics
+
+    return [[int(r["step"]), float(next(iter(r["vrmse"].values())))]
+            for r in latest_per_step(read_metrics(run / METRICS_FILE), "valid") if r.get("vrmse")]
 
 
 # -- what the early-stopping protocol reports ------------------------------------------------------

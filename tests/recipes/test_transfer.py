@@ -49,7 +49,7 @@ def test_efficiency_and_floor_of_a_results_table() -> None:
 
 def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) -> None:
     from physviz.recipes.card import _transfer
-    from physviz.recipes.figures import plot_transfer
+    from physviz.recipes.figures import plot_transfer, plot_transfer_validation
 
     transfer = {"protocol": "early_stopping", "results": RESULTS, "pretrained_on": ["a"], "pretrain_steps": 3000,
                 "excluded": ["euler"], "finetune_steps": 150, "finetune_lr": 1e-3, "finetune": {},
@@ -64,7 +64,14 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
     assert "has not improved by more than 1% for 6 validations" in text
     assert plot_transfer(transfer, tmp_path).stat().st_size > 1000
-    assert "Measured so far" not in text
+    assert "Measured so far" not in text and "transfer validation" not in text
+    assert plot_transfer_validation(transfer, tmp_path) is None  # no run has a curve
+    curves = {**transfer, "results": {"far": {n: {k: {**r[k], "valid_curve": [[50, 0.6], [100, 0.5], [150, 0.55]],
+                                                       "best_step": 100} for k in r}
+                                              for n, r in RESULTS["far"].items()}}}
+    png = plot_transfer_validation(curves, tmp_path)
+    assert png is not None and png.name == "transfer_validation.png" and png.stat().st_size > 1000
+    assert "![transfer validation](v.png)" in _transfer(transfer, "t.png", "cmd", "v.png")
 
     leg = {**transfer, "results": {"near": {"1": RESULTS["near"]["1"], "2": RESULTS["near"]["2"]}},
            "sizes": [1, 2], "recipe_sizes": [1, 2, 4, 8, 16, 32]}
@@ -111,7 +118,7 @@ def test_transfer_recipes_load_with_their_protocols() -> None:
     assert fixed["steps"] == 300 and fixed["valid_every"] == 0 and "early_stopping" not in fixed
 
 
-def _train_here(cfg: dict, out: Path, overrides: tuple = (), threads: int | None = None) -> Path:
+def _train_here(cfg: dict, out: Path, overrides: tuple = (), threads: int | None = None, stop: object = None) -> Path:
     """run_train without the subprocess (the same physviz.train run, one torch import for the whole test)."""
     from physviz.train.loop import run
 
@@ -150,6 +157,9 @@ def test_early_stopping_transfer_runs_end_to_end_at_toy_size(tmp_path: Path, mon
             r = row[kind]
             assert math.isfinite(r["one_step"]) and math.isfinite(r["rollout_5"])
             assert 2 <= r["steps"] <= 6 and r["best_step"] in range(2, r["steps"] + 1, 2)
+            steps, errors = zip(*r["valid_curve"])  # the run's validations, the best one among them
+            assert list(steps) == list(range(2, r["steps"] + 1, 2))
+            assert errors[steps.index(r["best_step"])] == pytest.approx(r["valid_vrmse"])
     assert set(out["efficiency"]["near"]) == {"one_step", "rollout_5"} and out["floor"]["cells"] == 4
     valid = open_fields(tmp_path / "transfer" / "near" / "n2", split="valid")
     train = open_fields(tmp_path / "transfer" / "near" / "n2", split="train")
