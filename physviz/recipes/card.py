@@ -194,7 +194,13 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
     sizes = (f"\nMeasured so far at {_listing(run)} trajectories of the recipe's {_listing(planned)} (the others are "
              "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
     missing = floor.get("missing") or []
-    verdict = f"not measured yet (sizes {_listing(missing)} not run)" if missing else _holds(floor["held"])
+    detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} ({_fmt(f['pretrained'])}"
+                                       f" vs scratch {_fmt(f['scratch'])})" for f in fails) if fails else ""
+    if fails:  # one failing cell settles it, whatever sizes are still to run
+        verdict = _holds(False)
+        detail += f"; sizes {_listing(missing)} not run yet" if missing else ""
+    else:
+        verdict = f"not measured yet (sizes {_listing(missing)} not run)" if missing else _holds(floor["held"])
     return Template(TRANSFER_TEMPLATE.read_text()).substitute(
         rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
         finetune_lr=f"{transfer['finetune_lr']:g}",
@@ -206,9 +212,7 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
         efficiency="\n".join(eff) if eff else "- not measured (no runs at that size).",
         sizes=sizes, floor_upto=floor["upto"], floor_verdict=verdict,
         floor_wins=floor["cells"] - len(fails), floor_cells=floor["cells"],
-        floor_fails=("; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
-                                                f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})"
-                                                for f in fails)) if fails else "",
+        floor_fails=detail,
         figure=(f"\n![transfer]({figure})\n" if figure else "") + (
             f"\nEach run's validation error while it fine-tuned (the early stopping's view):\n\n"
             f"![transfer validation]({curves})\n" if curves else ""))

@@ -80,6 +80,12 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     text = _transfer(leg, None, "cmd")
     assert "Measured so far at 1, 2 trajectories of the recipe's 1, 2, 4, 8, 16, 32" in text
     assert "**not measured yet (sizes 4, 8 not run)** (4 of 4)" in text and "$" not in text
+    # a failing cell settles the floor before the other sizes have run
+    leg["results"] = {"far": {"1": _row(0.49, 0.43, 0.92, 0.83)}, "near": {"1": RESULTS["near"]["1"]}}
+    leg["floor"] = transfer_floor(leg["results"], 8, leg["recipe_sizes"])
+    text = _transfer(leg, None, "cmd")
+    assert ("**does not hold** (2 of 4); fails at far 1 one-step (0.4900 vs scratch 0.4300), far 1 5-step "
+            "(0.9200 vs scratch 0.8300); sizes 2, 4, 8 not run yet") in text
 
 
 def test_transfer_sizes_must_be_the_recipes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
