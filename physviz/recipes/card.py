@@ -170,9 +170,9 @@ def _matched(e: dict[str, Any]) -> str:
     return f"{need:.1f} (gain {e['gain']:.1f}x)"
 
 
-def _listing(sizes: list[int]) -> str:
+def _listing(items: list[Any]) -> str:
     """[1, 2, 4] as '1, 2, 4'."""
-    return ", ".join(str(n) for n in sizes)
+    return ", ".join(str(n) for n in items)
 
 
 def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curves: str | None = None) -> str:
@@ -191,7 +191,8 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
     fails = floor["fails"]
     reference = next((e["reference"] for m in transfer["efficiency"].values() for e in m.values()), 2)
     run, planned = transfer.get("sizes"), transfer.get("recipe_sizes")
-    sizes = (f"\nMeasured so far at {_listing(run)} trajectories of the recipe's {_listing(planned)} (the others are "
+    sizes = (f"\nMeasured so far at {_listing(run)} trajector{'y' if run == [1] else 'ies'} of the recipe's "
+             f"{_listing(planned)} (the others are "
              "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
     missing = floor.get("missing") or []
     detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} ({_fmt(f['pretrained'])}"
@@ -202,8 +203,8 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
     else:
         verdict = f"not measured yet (sizes {_listing(missing)} not run)" if missing else _holds(floor["held"])
     return Template(TRANSFER_TEMPLATE.read_text()).substitute(
-        rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=transfer["excluded"],
-        finetune_lr=f"{transfer['finetune_lr']:g}",
+        rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=_listing(transfer["excluded"]),
+        pretrained_on=len(transfer["pretrained_on"]), finetune_lr=f"{transfer['finetune_lr']:g}",
         finetune=f"; the fine-tunes also with finetune {transfer['finetune']}" if transfer["finetune"] else "",
         valid_trajectories=transfer["valid_trajectories"], patience=transfer["patience"],
         by=f" by more than {transfer['min_rel_delta']:.0%}" if transfer.get("min_rel_delta") else "",

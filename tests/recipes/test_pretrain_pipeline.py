@@ -363,7 +363,8 @@ def test_model_card_is_the_template_over_the_stored_results() -> None:
 
     results = json.loads((REPO / "docs" / "model_card" / "results.json").read_text())
     figs = {k: f"docs/model_card/{name}" for k, name in (("rollout", "rollout_vrmse.png"),
-                                                          ("spectra", "spectra_10_steps.png"), ("transfer", "transfer.png"))}
+                                                          ("spectra", "spectra_10_steps.png"), ("transfer", "transfer.png"),
+                                                          ("transfer_validation", "transfer_validation.png"))}
     assert render_card(results, figs) == (REPO / "MODEL_CARD.md").read_text()
     # its numbers are the shipped model's
     from physviz.model.checkpoint import read_model_info
