@@ -195,13 +195,13 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
              f"{_listing(planned)} (the others are "
              "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
     missing = floor.get("missing") or []
-    detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} ({_fmt(f['pretrained'])}"
-                                       f" vs scratch {_fmt(f['scratch'])})" for f in fails) if fails else ""
+    verdict, detail = _holds(floor["held"]), ""
     if fails:  # one failing cell settles it, whatever sizes are still to run
-        verdict = _holds(False)
+        detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
+                                           f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})" for f in fails)
         detail += f"; sizes {_listing(missing)} not run yet" if missing else ""
-    else:
-        verdict = f"not measured yet (sizes {_listing(missing)} not run)" if missing else _holds(floor["held"])
+    elif missing:
+        verdict = f"not measured yet (sizes {_listing(missing)} not run)"
     return Template(TRANSFER_TEMPLATE.read_text()).substitute(
         rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=_listing(transfer["excluded"]),
         pretrained_on=len(transfer["pretrained_on"]), finetune_lr=f"{transfer['finetune_lr']:g}",

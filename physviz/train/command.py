@@ -27,13 +27,12 @@ def run_train_process(config: str | os.PathLike[str], overrides: Sequence[str] =
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.Popen(train_argv(config, overrides), env=env)
     try:
-        while True:
-            try:
-                proc.wait(timeout=None if stop is None else 0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if stop is not None and stop.is_set():
-                    proc.terminate()
+        while proc.poll() is None:
+            if stop is None:
+                proc.wait()
+            elif stop.wait(0.5):
+                proc.terminate()
+                proc.wait()
     except BaseException:
         proc.terminate()
         proc.wait()
