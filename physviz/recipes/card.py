@@ -163,11 +163,14 @@ def _transfer(transfer: dict[str, Any] | None, figure: str | None, command: str,
 
 
 def _matched(e: dict[str, Any]) -> str:
-    """How many trajectories scratch needs, in words."""
+    """Where scratch matches the pretrained error, in words."""
     need = e["scratch_trajectories"]
     if need is None:
-        return f"more than {e['largest']} (never within the sizes measured)"
-    return f"{need:.1f} (gain {e['gain']:.1f}x)"
+        return f"does not match it within the sizes measured (needs more than {e['largest']} trajectories)"
+    if need == e.get("smallest"):  # matched already at the smallest size: only a bound
+        return (f"matches it already at {need:g} trajector{'y' if need == 1 else 'ies'}, the smallest size measured "
+                f"(gain at most {e['gain']:.1f}x)")
+    return f"matches it at {need:.1f} trajectories (gain {e['gain']:.1f}x)"
 
 
 def _listing(items: list[Any]) -> str:
@@ -184,8 +187,7 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
             rows.append(f"| {task} | {n} | {_fmt(p['one_step'])} | {_fmt(s['one_step'])} | {_fmt(p['rollout_5'])} | "
                         f"{_fmt(s['rollout_5'])} | {p.get('best_step', '-')} / {s.get('best_step', '-')} |")
     labels = {"one_step": "one-step", "rollout_5": "5-step"}
-    eff = [f"- {task}, {labels[m]}: pretrained at {e['reference']}: {_fmt(e['pretrained'])}; scratch matches it at "
-           f"{_matched(e)} trajectories."
+    eff = [f"- {task}, {labels[m]}: pretrained at {e['reference']}: {_fmt(e['pretrained'])}; scratch {_matched(e)}."
            for task, metrics in sorted(transfer["efficiency"].items()) for m, e in metrics.items()]
     floor = transfer["floor"]
     fails = floor["fails"]

@@ -82,9 +82,10 @@ def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
             eff = transfer.get("efficiency", {}).get(task, {}).get(metric)
             if eff:  # the pretrained error at the reference size, and where scratch reaches it
                 ax.axhline(eff["pretrained"], color="0.6", lw=0.8, ls=":")
-                if eff["scratch_trajectories"] is not None:
-                    ax.axvline(eff["scratch_trajectories"], color="0.6", lw=0.8, ls=":",
-                               label=f"scratch matches at {eff['scratch_trajectories']:.1f}")
+                need = eff["scratch_trajectories"]
+                if need is not None:
+                    at = f"<= {need:g}" if need == eff.get("smallest") else f"{need:.1f}"
+                    ax.axvline(need, color="0.6", lw=0.8, ls=":", label=f"scratch matches at {at}")
             ax.set_xticks(ns, [str(n) for n in ns])  # one plain label per size (no crowded minor ticks)
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_title(f"{task}: {title}", fontsize=9)

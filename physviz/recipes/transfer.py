@@ -186,7 +186,8 @@ def trajectories_to_match(sizes: Sequence[int], errors: Sequence[float], target:
 
 def efficiency(results: dict[str, Any], reference: int = 2) -> dict[str, Any]:
     """Per task and metric: the pretrained error at `reference` trajectories, how many trajectories scratch needs to
-    match it (None: more than the largest size) and the gain (that number over `reference`)."""
+    match it (None: more than the largest size; the smallest size: that many or fewer) and the gain (that number
+    over `reference`)."""
     out: dict[str, Any] = {}
     for task, rows in results.items():
         if str(reference) not in rows:
@@ -197,7 +198,8 @@ def efficiency(results: dict[str, Any], reference: int = 2) -> dict[str, Any]:
             target = rows[str(reference)]["pretrained"][m]
             need = trajectories_to_match(sizes, [rows[str(n)]["scratch"][m] for n in sizes], target)
             out[task][m] = {"reference": reference, "pretrained": target, "scratch_trajectories": need,
-                            "largest": sizes[-1], "gain": None if need is None else need / reference}
+                            "smallest": sizes[0], "largest": sizes[-1],
+                            "gain": None if need is None else need / reference}
     return out
 
 

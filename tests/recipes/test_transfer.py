@@ -36,6 +36,7 @@ def test_efficiency_and_floor_of_a_results_table() -> None:
     assert near["pretrained"] == 0.25 and near["scratch_trajectories"] == pytest.approx(math.sqrt(32))
     assert near["gain"] == pytest.approx(math.sqrt(32) / 2)
     assert eff["far"]["one_step"]["scratch_trajectories"] is None and eff["far"]["one_step"]["largest"] == 16
+    assert eff["near"]["one_step"]["smallest"] == 1
     floor = transfer_floor(RESULTS, upto=8)
     assert floor["cells"] == 16 and not floor["held"]
     assert [(f["task"], f["trajectories"], f["metric"]) for f in floor["fails"]] == [("far", 4, "rollout_5")]
@@ -58,8 +59,15 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
                 "floor": transfer_floor(RESULTS, 8)}
     text = _transfer(transfer, "t.png", "cmd")
     assert "| near | 2 | 0.2500 | 0.4000 | 0.5000 | 0.8000 | 100 / 300 |" in text
-    assert f"scratch matches it at {math.sqrt(32):.1f} (gain {math.sqrt(32) / 2:.1f}x) trajectories" in text
-    assert "far, one-step: pretrained at 2: 0.4500; scratch matches it at more than 16" in text
+    assert f"scratch matches it at {math.sqrt(32):.1f} trajectories (gain {math.sqrt(32) / 2:.1f}x)." in text
+    assert ("far, one-step: pretrained at 2: 0.4500; scratch does not match it within the sizes measured (needs more "
+            "than 16 trajectories).") in text
+    # scratch already better at the smallest size than pretrained at 2: the number is only a bound
+    beaten = {"near": {**RESULTS["near"], "1": _row(0.30, 0.20, 0.6, 0.45)}}
+    text_beaten = _transfer({**transfer, "results": beaten, "efficiency": efficiency(beaten, 2),
+                             "floor": transfer_floor(beaten, 8)}, None, "cmd")
+    assert ("near, one-step: pretrained at 2: 0.2500; scratch matches it already at 1 trajectory, the smallest size "
+            "measured (gain at most 0.5x).") in text_beaten
     assert "**does not hold** (15 of 16); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
     assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
     assert "has not improved by more than 1% for 6 validations" in text
