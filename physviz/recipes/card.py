@@ -197,13 +197,14 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
              f"{_listing(planned)} (the others are "
              "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
     missing = floor.get("missing") or []
+    sizes_missing = f"size{'s' if len(missing) > 1 else ''} {_listing(missing)}"
     verdict, detail = _holds(floor["held"]), ""
     if fails:  # one failing cell settles it, whatever sizes are still to run
         detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
                                            f"({_fmt(f['pretrained'])} vs scratch {_fmt(f['scratch'])})" for f in fails)
-        detail += f"; sizes {_listing(missing)} not run yet" if missing else ""
+        detail += f"; {sizes_missing} not run yet" if missing else ""
     elif missing:
-        verdict = f"not measured yet (sizes {_listing(missing)} not run)"
+        verdict = f"not measured yet ({sizes_missing} not run)"
     return Template(TRANSFER_TEMPLATE.read_text()).substitute(
         rows="\n".join(rows), pretrain_steps=transfer["pretrain_steps"], excluded=_listing(transfer["excluded"]),
         pretrained_on=len(transfer["pretrained_on"]), finetune_lr=f"{transfer['finetune_lr']:g}",

@@ -94,6 +94,10 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     text = _transfer(leg, None, "cmd")
     assert ("**does not hold** (2 of 4); fails at far 1 one-step (0.4900 vs scratch 0.4300), far 1 5-step "
             "(0.9200 vs scratch 0.8300); sizes 2, 4, 8 not run yet") in text
+    # one size left: said in the singular
+    leg["results"] = {task: {n: RESULTS[task][n] for n in ("1", "2", "4")} for task in RESULTS}
+    leg["floor"] = transfer_floor(leg["results"], 8, [1, 2, 4, 8])
+    assert "fails at far 4 5-step (0.8000 vs scratch 0.7900); size 8 not run yet" in _transfer(leg, None, "cmd")
 
 
 def test_transfer_sizes_must_be_the_recipes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
