@@ -167,7 +167,7 @@ def _matched(e: dict[str, Any]) -> str:
     need = e["scratch_trajectories"]
     if need is None:
         return f"does not match it within the sizes measured (needs more than {e['largest']} trajectories)"
-    if need == e.get("smallest"):  # matched already at the smallest size: only a bound
+    if e.get("at_most"):
         return (f"matches it already at {need:g} trajector{'y' if need == 1 else 'ies'}, the smallest size measured "
                 f"(gain at most {e['gain']:.1f}x)")
     return f"matches it at {need:.1f} trajectories (gain {e['gain']:.1f}x)"

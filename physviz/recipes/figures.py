@@ -84,7 +84,7 @@ def plot_transfer(transfer: dict[str, Any], out_dir: Path) -> Path:
                 ax.axhline(eff["pretrained"], color="0.6", lw=0.8, ls=":")
                 need = eff["scratch_trajectories"]
                 if need is not None:
-                    at = f"<= {need:g}" if need == eff.get("smallest") else f"{need:.1f}"
+                    at = f"<= {need:g}" if eff.get("at_most") else f"{need:.1f}"
                     ax.axvline(need, color="0.6", lw=0.8, ls=":", label=f"scratch matches at {at}")
             ax.set_xticks(ns, [str(n) for n in ns])  # one plain label per size (no crowded minor ticks)
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
