@@ -129,6 +129,7 @@ class Trainer:
         self.names = [s.name or f"dataset{i}" for i, s in enumerate(cfg.data)]
         torch.manual_seed(cfg.seed)
         self.raw = model if model is not None else self._build_model()
+        self.start_trained = self._start_trained()
         self.sources, self.valid = self._build_sources(sources, valid_sources)
         if cfg.early_stopping.patience and all(v is None for v in self.valid):
             raise TrainConfigError(
@@ -258,6 +259,17 @@ class Trainer:
         self.generic = self._generic_slot()
         self.dropped: tuple[int, int] | None = None  # (dataset, channel) read through the generic slot this micro-batch
         self.every_frame = self._every_frame()
+
+    def _start_trained(self) -> list[str]:
+        """The fields the start model trained: its record; none for a fresh model (no metadata); every field a
+        trained start without a record has a slot for (an older physviz checkpoint, MPP's, Walrus's: it reads
+        each through its own slot, and so does the fine-tune)."""
+        from physviz.model.registry import GENERIC
+
+        meta = getattr(self.raw, "metadata", None) or {}
+        if "trained_fields" in meta:
+            return list(meta["trained_fields"])
+        return [n for n in self.raw.registry.known() if n != GENERIC] if meta else []
 
     def _start_from_generic(self) -> list[str]:
         """Fields the start model never trained begin as copies of its trained generic slot; returns their names."""
@@ -742,9 +754,7 @@ class Trainer:
                 model_out = unwrap(self.model)
             prev = dict(getattr(model_out, "metadata", {}) or {})
             # the fields whose slots have been trained, over this run and the ones it continues
-            start = dict(getattr(self.raw, "metadata", {}) or {})
-            trained = sorted({*self.trained_fields, *(start.get("trained_fields") or [])}
-                             | ({GENERIC} if self.generic is not None else set()))
+            trained = sorted({*self.trained_fields, *self.start_trained} | ({GENERIC} if self.generic is not None else set()))
             meta = {"trained_steps": self.step, "datasets": self.names, "train_config": cfg.to_dict(),
                     "added_fields": self.added, "trained_fields": trained}
             if self.from_generic:

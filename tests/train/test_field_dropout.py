@@ -152,3 +152,29 @@ def test_a_fine_tune_starts_an_untrained_field_from_the_generic_slot(trained: tu
     api = physviz.finetune(physviz.load_model(trained[0]), ds, steps=1, lr=1e-12, weight_decay=0.0, progress=False)
     assert api.model.metadata["started_from_generic"] == ["temperature"]
     torch.testing.assert_close(api.model.refine.w_out[t], start.refine.w_out[g])
+
+
+def test_a_fine_tune_of_a_checkpoint_without_a_record_keeps_its_fields_its_own(trained: tuple[Path, list[int]],
+                                                                              tmp_path: Path) -> None:
+    """A start without a trained_fields record (an older checkpoint) reads every field through its own slot; after a
+    fine-tune with field_dropout on other fields, the fields it knew are still read so, not through the generic slot."""
+    from physviz.fields import to_well
+
+    start = physviz.load_model(trained[0])
+    del start.metadata["trained_fields"]
+    ds = physviz.simulate("fitzhugh_nagumo", 2, resolution=32, steps=8, seed=9, progress=False)
+    to_well(ds.rename({"inhibitor": "temperature"}), tmp_path / "data" / "renamed.hdf5")
+    result = run({"output_dir": str(tmp_path / "ft"), "data": [{"path": str(tmp_path / "data" / "renamed.hdf5")}],
+                  "steps": 2, "field_dropout": 0.5, "progress": False, "seed": 0}, model=start)
+    tuned = physviz.load_model(result.final_checkpoint)
+    record = tuned.metadata["trained_fields"]
+    assert {"activator", "inhibitor", "temperature", GENERIC} <= set(record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inhibitor: a field of the start model, read through its own slot
+        physviz.rollout(tuned, ds.isel(trajectory=0), steps=1, context=4)
+    # a fresh model (no metadata) starts with no trained fields: the record is this run's
+    fresh = run({"output_dir": str(tmp_path / "fresh"), "model": {"preset": "tiny", "overrides": SMALL},
+                 "data": [{"path": str(tmp_path / "data" / "renamed.hdf5")}], "steps": 1, "field_dropout": 0.5,
+                 "progress": False, "seed": 0})
+    assert physviz.load_model(fresh.final_checkpoint).metadata["trained_fields"] == sorted(
+        ["activator", "temperature", GENERIC])
