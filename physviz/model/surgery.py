@@ -116,8 +116,14 @@ def _expand_walrus(model: PhysicsModel, k: int) -> None:
     registry.n_slots = max(registry.n_slots, old + k)
 
 
-def _slot_params(m: AViT) -> list[tuple[torch.Tensor, int]]:
-    """The AViT's parameters indexed by field slot, each with its slot axis."""
+def _slot_params(model: PhysicsModel) -> list[tuple[torch.Tensor, int]]:
+    """The model's parameters indexed by field slot, each with its slot axis."""
+    if model.family == "walrus":
+        out = [(enc.proj1.weight, 1) for enc in model.embed.values()]  # type: ignore[attr-defined]
+        for dec in model.debed.values():  # type: ignore[attr-defined]
+            out += [(dec.proj2.weight, 1), (dec.proj2.bias, 0)]
+        return out
+    m = _avit(model, "average_slot")
     out = [(m.space_bag.weight, 1), (m.debed.out_kernel, 1), (m.debed.out_bias, 0)]
     if m.refine is not None:
         out += [(m.refine.w_in, 2), (m.refine.w_out, 0), (m.refine.b_out, 0)]
@@ -125,14 +131,16 @@ def _slot_params(m: AViT) -> list[tuple[torch.Tensor, int]]:
 
 
 def average_slot(model: PhysicsModel, slot: int, sources: Sequence[int]) -> None:
-    """Set field slot `slot` (embedding column, decoder head row, refiner kernels) to the mean of the `sources` slots'."""
-    m = _avit(model, "average_slot")
+    """Set field slot `slot` to the mean of the `sources` slots' (every parameter indexed by field slot: AViT's
+    embedding columns, decoder head rows and refiner kernels; Walrus's first encoder and last decoder kernels)."""
     idx = sorted({int(i) for i in sources})
-    if not idx or not all(0 <= i < m.config.n_states for i in [*idx, slot]):
-        raise ParameterError(f"average_slot: slot {slot} and sources {idx} must be slots of this model "
-                             f"(0..{m.config.n_states - 1}), with at least one source.")
+    lo = 3 if model.family == "walrus" else 0  # Walrus slots 0-2 are its boundary flags
+    n = int(model.n_field_slots)
+    if not idx or not all(lo <= i < n for i in [*idx, slot]):
+        raise ParameterError(f"average_slot: slot {slot} and sources {idx} must be field slots of this model "
+                             f"({lo}..{n - 1}), with at least one source.")
     with torch.no_grad():
-        for p, axis in _slot_params(m):
+        for p, axis in _slot_params(model):
             p.select(axis, slot).copy_(p.index_select(axis, torch.tensor(idx, device=p.device)).mean(axis))
 
 

@@ -40,7 +40,7 @@ class FinetuneOptions(Config):
     | ``blocks_lr_scale`` | 1.0 | learning-rate factor of the space-time blocks (discriminative fine-tuning; below 1 the pretrained processor moves less) |
     | ``fields`` | None | channels to train on; None: every time-varying field |
     | ``append_fields`` | True | fields the model's registry does not know get new embedding slots (False: an error) |
-    | ``untrained_from_generic`` | True | a field outside the model's ``trained_fields`` starts as a copy of its trained generic slot (AViT with ``field_dropout``), so the fine-tune begins from the zero-shot prediction |
+    | ``untrained_from_generic`` | True | a field outside the model's ``trained_fields`` starts as a copy of its trained generic slot (a model trained with ``field_dropout``), so the fine-tune begins from the zero-shot prediction |
     | ``family`` | None | registry family for the field lookup (MPP registries) |
     | ``n_steps_input`` | None | context frames; None: the model's context length, capped by the trajectory length less the rollout targets |
     | ``tokens`` | 4096 | token budget of a micro-batch (sets the batch size) |

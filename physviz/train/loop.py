@@ -277,7 +277,7 @@ class Trainer:
         from physviz.model.surgery import average_slot
 
         trained = (getattr(self.raw, "metadata", None) or {}).get("trained_fields") or []
-        if not self.cfg.finetune.untrained_from_generic or GENERIC not in trained or self.raw.family != "avit":
+        if not self.cfg.finetune.untrained_from_generic or GENERIC not in trained:
             return []
         generic = int(self.raw.field_ids([GENERIC])[0])
         started: list[str] = []
@@ -297,9 +297,8 @@ class Trainer:
             return None
         fresh = GENERIC not in self.raw.registry
         slot = ensure_field_slots(self.raw, [GENERIC])[0]
-        if fresh and self.raw.family == "avit":
-            average_slot(self.raw, slot, torch.cat(self.field_ids).tolist())
         if fresh:
+            average_slot(self.raw, slot, torch.cat(self.field_ids).tolist())
             self.added.append(GENERIC)
         return slot
 

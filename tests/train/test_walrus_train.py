@@ -249,3 +249,54 @@ def test_fsdp2_under_torchrun_matches_one_process_and_resumes(data: Path, tmp_pa
     assert _curve(restarted) == pytest.approx(_curve(fsdp), rel=1e-5)
     c = _params(restarted)
     assert max(float((b[k] - c[k]).abs().max()) for k in b) < 1e-5
+
+
+# -- the generic slot ---------------------------------------------------------------------------
+def test_average_slot_sets_every_walrus_field_kernel_to_the_mean() -> None:
+    from physviz.errors import ParameterError
+    from physviz.model.surgery import average_slot
+
+    m = _tiny()
+    with torch.no_grad():
+        for dec in m.debed.values():
+            dec.proj2.bias.normal_()  # the default init leaves the biases near zero: make the mean visible
+    average_slot(m, 10, [3, 5])
+    params = [(enc.proj1.weight, 1) for enc in m.embed.values()]
+    params += [p for dec in m.debed.values() for p in ((dec.proj2.weight, 1), (dec.proj2.bias, 0))]
+    assert len(params) >= 3
+    for p, axis in params:
+        torch.testing.assert_close(p.select(axis, 10), (p.select(axis, 3) + p.select(axis, 5)) / 2)
+    with pytest.raises(ParameterError, match=r"field slots of this model \(3\.\."):
+        average_slot(m, 1, [3])  # slots 0-2 are the boundary flags
+
+
+def test_a_walrus_fine_tune_starts_an_untrained_field_from_its_generic_slot(data: Path, tmp_path: Path) -> None:
+    """As for the AViT: a Walrus trained with field_dropout records its generic slot, and a fine-tune starts a field it
+    never trained as a copy of it, so before it moves the fine-tuned model predicts as the zero-shot one does."""
+    import warnings
+
+    from physviz.fields import open_fields, to_well
+    from physviz.model.registry import GENERIC
+    from physviz.train import run
+
+    first = run(_config(data, tmp_path / "fd", field_dropout=0.5))
+    start = physviz.load_model(first.final_checkpoint)
+    assert GENERIC in start.metadata["trained_fields"] and "temperature" not in start.metadata["trained_fields"]
+    ds = open_fields(data).load().rename({"vorticity": "temperature"})
+    to_well(ds, tmp_path / "renamed" / "renamed.hdf5")
+    cfg = _config(tmp_path / "renamed", tmp_path / "ft", steps=1, checkpoint_every=0)
+    cfg["model"] = {"init_from": str(first.final_checkpoint)}
+    cfg["optimizer"] = {**cfg["optimizer"], "lr": 1e-12, "weight_decay": 0.0}
+    tuned = physviz.load_model(run(cfg).final_checkpoint)
+    assert tuned.metadata["started_from_generic"] == ["temperature"]
+    g, t = int(start.field_ids([GENERIC])[0]), int(start.field_ids(["temperature"])[0])
+    for a, b in zip(tuned.field_parameters(), start.field_parameters()):
+        axis = 0 if a.dim() == 1 else 1
+        torch.testing.assert_close(a.select(axis, t), b.select(axis, g))
+    traj = ds.isel(trajectory=0)
+    with pytest.warns(UserWarning, match="generic slot"):
+        zero_shot = physviz.rollout(start, traj, steps=2, context=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # trained by the fine-tune: its own slot, no warning
+        first_step = physviz.rollout(tuned, traj, steps=2, context=3)
+    np.testing.assert_allclose(first_step["temperature"].values, zero_shot["temperature"].values, rtol=0, atol=1e-4)
