@@ -193,11 +193,14 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
     fails = floor["fails"]
     reference = next((e["reference"] for m in transfer["efficiency"].values() for e in m.values()), 2)
     run, planned = transfer.get("sizes"), transfer.get("recipe_sizes")
-    sizes = (f"\nMeasured so far at {_listing(run)} trajector{'y' if run == [1] else 'ies'} of the recipe's "
-             f"{_listing(planned)} (the others are "
-             "not run yet; `--transfer-sizes` runs a leg).\n" if run and planned and run != planned else "")
+    sizes = ""
+    if run and planned and run != planned:
+        not_run = [n for n in planned if n not in run]
+        beyond = ", all above the floor's" if all(n > floor["upto"] for n in not_run) else ""
+        sizes = (f"\nMeasured so far at {_listing(run)} trajector{'y' if run == [1] else 'ies'} of the recipe's "
+                 f"{_listing(planned)} ({_sizes(not_run)} not run yet{beyond}; `--transfer-sizes` runs a leg).\n")
     missing = floor.get("missing") or []
-    sizes_missing = f"size{'s' if len(missing) > 1 else ''} {_listing(missing)}"
+    sizes_missing = _sizes(missing)
     verdict, detail = _holds(floor["held"]), ""
     if fails:  # one failing cell settles it, whatever sizes are still to run
         detail = "; fails at " + ", ".join(f"{f['task']} {f['trajectories']} {labels[f['metric']]} "
@@ -220,6 +223,11 @@ def _transfer_early_stopping(transfer: dict[str, Any], figure: str | None, curve
         figure=(f"\n![transfer]({figure})\n" if figure else "") + (
             f"\nEach run's validation error while it fine-tuned (the early stopping's view):\n\n"
             f"![transfer validation]({curves})\n" if curves else ""))
+
+
+def _sizes(ns: list[int]) -> str:
+    """'size 8' or 'sizes 16, 32'."""
+    return f"size{'s' if len(ns) > 1 else ''} {_listing(ns)}"
 
 
 def _continues(start: dict[str, Any] | None) -> str:

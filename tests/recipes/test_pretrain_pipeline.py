@@ -330,7 +330,7 @@ def test_card_shows_the_fno_runs_and_the_transfer_table_from_the_results() -> No
     assert list(rows) == ["near"] and "| near | 25 | 0.2000 | 0.1000 | 0.4000 | 0.5000 |" in text
     section = _section(text, "Transfer to compressible flow")
     assert [line.split("**")[1] for line in section.splitlines() if line.startswith("- ")] == ["does not hold", "holds"]
-    assert "(0 of 2)" in section and "(2 of 2)" in section and "![transfer](t.png)" in section
+    assert "(pretrained better in 0 of 2 cells)" in section and "(pretrained better in 2 of 2 cells)" in section and "![transfer](t.png)" in section
     assert "$" not in text  # every template field was filled
 
 

@@ -69,7 +69,7 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
                              "floor": transfer_floor(beaten, 8)}, None, "cmd")
     assert ("near, one-step: pretrained at 2: 0.2500; scratch matches it already at 1 trajectory, the smallest size "
             "measured (gain at most 0.5x).") in text_beaten
-    assert "**does not hold** (15 of 16); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
+    assert "**does not hold** (pretrained better in 15 of 16 cells); fails at far 4 5-step (0.8000 vs scratch 0.7900)" in text
     assert "8 validation trajectories" in text and "![transfer](t.png)" in text and "$" not in text
     assert "has not improved by more than 1% for 6 validations" in text
     assert plot_transfer(transfer, tmp_path).stat().st_size > 1000
@@ -87,18 +87,27 @@ def test_card_transfer_section_of_the_early_stopping_protocol(tmp_path: Path) ->
     leg["floor"] = transfer_floor(leg["results"], 8, leg["recipe_sizes"])
     leg["efficiency"] = efficiency(leg["results"], 2)
     text = _transfer(leg, None, "cmd")
-    assert "Measured so far at 1, 2 trajectories of the recipe's 1, 2, 4, 8, 16, 32" in text
-    assert "**not measured yet (sizes 4, 8 not run)** (4 of 4)" in text and "$" not in text
+    assert ("Measured so far at 1, 2 trajectories of the recipe's 1, 2, 4, 8, 16, 32 (sizes 4, 8, 16, 32 not run "
+            "yet; `--transfer-sizes` runs a leg).") in text
+    assert "**not measured yet (sizes 4, 8 not run)** (pretrained better in 4 of 4 cells)" in text and "$" not in text
     # a failing cell settles the floor before the other sizes have run
     leg["results"] = {"far": {"1": _row(0.49, 0.43, 0.92, 0.83)}, "near": {"1": RESULTS["near"]["1"]}}
     leg["floor"] = transfer_floor(leg["results"], 8, leg["recipe_sizes"])
     text = _transfer(leg, None, "cmd")
-    assert ("**does not hold** (2 of 4); fails at far 1 one-step (0.4900 vs scratch 0.4300), far 1 5-step "
+    assert ("**does not hold** (pretrained better in 2 of 4 cells); fails at far 1 one-step (0.4900 vs scratch 0.4300), far 1 5-step "
             "(0.9200 vs scratch 0.8300); sizes 2, 4, 8 not run yet") in text
     # one size left: said in the singular
     leg["results"] = {task: {n: RESULTS[task][n] for n in ("1", "2", "4")} for task in RESULTS}
     leg["floor"] = transfer_floor(leg["results"], 8, [1, 2, 4, 8])
     assert "fails at far 4 5-step (0.8000 vs scratch 0.7900); size 8 not run yet" in _transfer(leg, None, "cmd")
+    # every size of the floor run, larger ones left: the floor is settled, the sentence says the rest lie above it
+    leg["results"] = {task: {n: RESULTS[task][n] for n in ("1", "2", "4", "8")} for task in RESULTS}
+    leg["sizes"] = [1, 2, 4, 8]
+    leg["floor"] = transfer_floor(leg["results"], 8, leg["recipe_sizes"])
+    text = _transfer(leg, None, "cmd")
+    assert "(sizes 16, 32 not run yet, all above the floor's; `--transfer-sizes` runs a leg)" in text
+    assert "**does not hold** (pretrained better in 15 of 16 cells); fails at far 4 5-step" in text
+    assert "not run yet" not in text.split("- Floor:")[1]
 
 
 def test_transfer_sizes_must_be_the_recipes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
