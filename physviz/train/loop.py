@@ -276,7 +276,7 @@ class Trainer:
         from physviz.model.registry import GENERIC
         from physviz.model.surgery import average_slot
 
-        trained = (getattr(self.raw, "metadata", None) or {}).get("trained_fields") or []
+        trained = self.start_trained
         if not self.cfg.finetune.untrained_from_generic or GENERIC not in trained:
             return []
         generic = int(self.raw.field_ids([GENERIC])[0])
